@@ -1,0 +1,1 @@
+"""Supply chain: scan model artifacts without loading them, CycloneDX ML-BOM, verification."""
