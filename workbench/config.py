@@ -1,0 +1,124 @@
+"""Typed configuration: scan profiles from configs/*.yaml, validated with pydantic.
+
+A profile names the detectors to run and their options:
+
+```yaml
+name: pii-default
+description: Presidio pattern recognizers (offline)
+detectors:
+  patterns:            # validated by workbench.detectors.patterns.PatternsConfig
+    threshold: 0.4
+    entities: all
+```
+
+Each detector validates its own section (see `workbench.detectors.registry`), so a typo anywhere
+in a profile is a clear error naming the file and the key, never silence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(Exception):
+    """A configuration the user gave that cannot be used (one clear line)."""
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Execution(Strict):
+    num_cpus: float = Field(1.0, ge=0, description="CPUs per scan worker (Ray actor)")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per scan worker: 1 on a GPU node for model detectors")
+    workers: int | None = Field(None, ge=1, description="number of workers; default: as many as the cluster fits")
+    shard_mb: float = Field(64.0, gt=0, description="target shard size in MB of input")
+    batch_records: int = Field(512, ge=1, description="records per batch handed to the detectors")
+    max_record_mb: float = Field(
+        8.0, gt=0, description="records larger than this are reported as errors instead of scanned"
+    )
+    max_retries: int = Field(2, ge=0, description="Ray retries of a shard that fails as a whole")
+
+
+class Profile(Strict):
+    name: str
+    description: str = ""
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    fields: list[str] = Field(default_factory=lambda: ["text"], description="default --field paths")
+    store_matches: bool = False
+    execution: Execution = Field(default_factory=Execution)
+    source: str = ""
+
+    @field_validator("detectors")
+    @classmethod
+    def _known_detectors(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from workbench.detectors.registry import validate_detector_config
+
+        if not v:
+            raise ValueError("a profile needs at least one detector")
+        return {name: validate_detector_config(name, cfg or {}) for name, cfg in v.items()}
+
+
+def _format_validation_error(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling)"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if _is_profile(p))
+
+
+def _is_profile(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except Exception:
+        return False
+    return isinstance(data, dict) and "detectors" in data
+
+
+def resolve_profile_path(name_or_path: str) -> Path:
+    p = Path(name_or_path).expanduser()
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"profile file not found: {p}")
+        return p
+    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(available_profiles()) or "none"
+    raise ConfigError(f"unknown profile {name_or_path!r} (built-in profiles: {known}; or give a path to a .yaml file)")
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = resolve_profile_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"profile {path}: invalid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile {path}: expected a mapping at the top level")
+    data.setdefault("name", path.stem)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"profile {path}: {_format_validation_error(e)}") from None
+    except ConfigError as e:
+        raise ConfigError(f"profile {path}: {e}") from None
+    profile.source = str(path)
+    return profile

@@ -1,0 +1,47 @@
+"""The detector registry: names used in profiles -> detector classes (imported lazily).
+
+A detector class has a nested pydantic `Config` model (unknown keys forbidden) and is built
+with `cls(config)`; see `workbench.detectors.base`. Lazy imports keep a patterns-only scan
+from importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import ValidationError
+
+DETECTORS: dict[str, str] = {
+    "patterns": "workbench.detectors.patterns:PatternsDetector",
+}
+
+
+def detector_class(name: str) -> type:
+    from workbench.config import ConfigError
+
+    try:
+        target = DETECTORS[name]
+    except KeyError:
+        raise ConfigError(f"unknown detector {name!r} (known: {', '.join(sorted(DETECTORS))})") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def validate_detector_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    from workbench.config import ConfigError, _format_validation_error
+
+    cls = detector_class(name)
+    try:
+        return cls.Config.model_validate(cfg).model_dump()
+    except ValidationError as e:
+        raise ConfigError(f"detectors.{name}: {_format_validation_error(e)}") from None
+
+
+def build_detectors(detectors: dict[str, dict[str, Any]]) -> list[Any]:
+    """Instantiate every detector of a profile (models load here, once per worker)."""
+    out = []
+    for name, cfg in detectors.items():
+        cls = detector_class(name)
+        out.append(cls(cls.Config.model_validate(cfg)))
+    return out
