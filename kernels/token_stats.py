@@ -1,0 +1,181 @@
+"""Per-token statistics of a language model's next-token distribution, without a full log-softmax.
+
+For every row ``i`` of ``logits`` (one token position) with target token ``t = targets[i]``, and
+``log p_v = z_v - logsumexp(z)`` computed in float32 (bf16/fp16 logits are upcast when read):
+
+- ``logprob[i]`` = ``log p_t``
+- ``rank[i]``    = 1 + number of vocabulary entries ``v`` with ``z_v > z_t`` (strictly larger logit;
+  ties with the target do not push it down, so a target tied for the top has rank 1)
+- ``mean[i]``    = ``mu = sum_v p_v log p_v``  (expectation of log p under p; the Min-K%++ ``mu_t``)
+- ``var[i]``     = ``sum_v p_v (log p_v)^2 - mu^2`` (the Min-K%++ ``sigma_t^2``; never negative)
+- ``margin[i]``  = ``z_t - max_{v != t} z_v`` = ``log p_t - max_{v != t} log p_v`` (the top-1 margin
+  for extractability): > 0 iff the target is the unique arg-max, 0 when it ties for the top,
+  < 0 when another token would be decoded greedily; ``+inf`` when the vocabulary has one entry.
+
+Rows whose target equals ``ignore_index`` (padding; default -100) get ``logprob = mean = var =
+margin = NaN`` and ``rank = 0``; their logits are not read by the Triton kernel. Entries of ``z``
+equal to ``-inf`` (masked-out vocabulary) have p = 0 and contribute nothing; NaN logits give
+unspecified results.
+
+``token_stats`` dispatches to the fused Triton kernel (one pass over each row, online log-sum-exp)
+or to the torch reference (``token_stats_torch``: row chunks of at most ``chunk_bytes`` float32).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._backend import make_launchers, resolve_backend, triton_available
+
+IGNORE_INDEX = -100
+DEFAULT_CHUNK_BYTES = 256 * 2**20  # float32 working set of the torch reference per chunk
+
+
+class TokenStats(tuple):
+    """``(logprob, rank, mean, var)`` — a 4-tuple, so ``lp, rank, mu, var = token_stats(...)`` works —
+    with the top-1 margin as the extra attribute ``.margin``. All fields have the leading shape of the
+    logits (``[N]`` or ``[B, T]``); ``rank`` is int64, the others float32."""
+
+    def __new__(cls, logprob, rank, mean, var, margin):
+        self = super().__new__(cls, (logprob, rank, mean, var))
+        self.margin = margin
+        return self
+
+    logprob = property(lambda self: self[0])
+    rank = property(lambda self: self[1])
+    mean = property(lambda self: self[2])
+    var = property(lambda self: self[3])
+
+    def _asdict(self) -> dict[str, torch.Tensor]:
+        return {"logprob": self[0], "rank": self[1], "mean": self[2], "var": self[3], "margin": self.margin}
+
+    def __reduce__(self):  # keep .margin through pickling (Ray)
+        return (TokenStats, (self[0], self[1], self[2], self[3], self.margin))
+
+
+def _check(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(logits, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise TypeError("logits and targets must be torch tensors")
+    if logits.dim() < 1 or logits.shape[-1] < 1:
+        raise ValueError(f"logits must have shape [..., V] with V >= 1, got {tuple(logits.shape)}")
+    if tuple(targets.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(
+            f"targets shape {tuple(targets.shape)} must equal the logits' leading shape {tuple(logits.shape[:-1])}"
+        )
+    if not logits.is_floating_point():
+        raise TypeError(f"logits must be floating point, got {logits.dtype}")
+    if targets.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
+        raise TypeError(f"targets must be an integer tensor, got {targets.dtype}")
+    if targets.device != logits.device:
+        raise ValueError(f"targets are on {targets.device} but logits on {logits.device}")
+    V = logits.shape[-1]
+    flat_logits = logits.reshape(-1, V)
+    flat_targets = targets.reshape(-1).to(torch.int64)
+    if flat_targets.numel():
+        bad = ((flat_targets < 0) | (flat_targets >= V)) & (flat_targets != ignore_index)
+        if bool(bad.any()):
+            raise ValueError(f"targets must lie in [0, {V}) or equal ignore_index={ignore_index}")
+    return flat_logits, flat_targets
+
+
+def _empty_like_rows(n: int, device) -> tuple[torch.Tensor, ...]:
+    f = lambda: torch.empty(n, dtype=torch.float32, device=device)  # noqa: E731
+    return f(), torch.empty(n, dtype=torch.int64, device=device), f(), f(), f()
+
+
+def _torch_rows(z: torch.Tensor, t: torch.Tensor, ignore_index: int, chunk_bytes: int):
+    """Reference on a flat [N, V] tensor; materializes at most a [chunk, V] float32 block at a time."""
+    N, V = z.shape
+    lp, rank, mean, var, margin = _empty_like_rows(N, z.device)
+    if N == 0:
+        return lp, rank, mean, var, margin
+    # ~4 live [chunk, V] float32 temporaries at a time
+    chunk = max(1, int(chunk_bytes) // (4 * 4 * V))
+    cols = torch.arange(V, device=z.device)
+    for s in range(0, N, chunk):
+        e = min(N, s + chunk)
+        zc = z[s:e].float()
+        tc = t[s:e]
+        ignored = tc == ignore_index
+        tsafe = torch.where(ignored, torch.zeros_like(tc), tc)
+        zt = zc.gather(1, tsafe[:, None]).squeeze(1)
+        logp = zc - torch.logsumexp(zc, dim=1, keepdim=True)
+        p = logp.exp()
+        plogp = torch.where(p > 0, p * logp, torch.zeros_like(p))
+        mu = plogp.sum(1)
+        dev = torch.where(p > 0, logp - mu[:, None], torch.zeros_like(p))
+        v = (p * dev * dev).sum(1)
+        del plogp, dev, p
+        lp_c = logp.gather(1, tsafe[:, None]).squeeze(1)
+        del logp
+        rk = (zc > zt[:, None]).sum(1) + 1
+        other = torch.where(cols[None, :] == tsafe[:, None], torch.full_like(zc, -math.inf), zc)
+        mg = zt - other.max(1).values
+        del other, zc
+        nan = torch.full_like(mu, math.nan)
+        lp[s:e] = torch.where(ignored, nan, lp_c)
+        rank[s:e] = torch.where(ignored, torch.zeros_like(rk), rk)
+        mean[s:e] = torch.where(ignored, nan, mu)
+        var[s:e] = torch.where(ignored, nan, v)
+        margin[s:e] = torch.where(ignored, nan, mg)
+    return lp, rank, mean, var, margin
+
+
+def token_stats_torch(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    ignore_index: int = IGNORE_INDEX,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> TokenStats:
+    """Plain torch reference of :func:`token_stats` (same definitions, fp32 accumulation)."""
+    z, t = _check(logits, targets, ignore_index)
+    out = _torch_rows(z, t, ignore_index, chunk_bytes)
+    lead = tuple(logits.shape[:-1])
+    return TokenStats(*(o.reshape(lead) for o in out))
+
+
+def _triton_rows(z: torch.Tensor, t: torch.Tensor, ignore_index: int, block_v: int | None):
+    from ._token_stats_triton import launch
+
+    return launch(z, t, ignore_index, block_v)
+
+
+def token_stats(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    ignore_index: int = IGNORE_INDEX,
+    backend: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    block_v: int | None = None,
+) -> TokenStats:
+    """Log-prob, rank, Min-K%++ mean/variance and top-1 margin of every target token.
+
+    Args:
+        logits: ``[N, V]`` or ``[B, T, V]`` (any leading shape), float32/bf16/fp16. The last
+            dimension must be the vocabulary; it is made contiguous if it is not.
+        targets: integer tensor with the logits' leading shape; ``ignore_index`` marks padding.
+        ignore_index: target value that marks a position to skip (NaN stats, rank 0).
+        backend: ``"auto"`` | ``"torch"`` | ``"triton"`` (see ``workbench.kernels._backend``);
+            default from ``WORKBENCH_KERNELS_BACKEND``, else ``"auto"``.
+        chunk_bytes: working-set bound of the torch reference.
+        block_v: vocabulary tile of the Triton kernel (power of two; default chosen from V).
+
+    Returns:
+        :class:`TokenStats` ``(logprob, rank, mean, var)`` with ``.margin``; see the module doc for
+        the exact definitions.
+    """
+    z, t = _check(logits, targets, ignore_index)
+    which = resolve_backend(backend, z.device)
+    if which == "triton":
+        out = _triton_rows(z, t, ignore_index, block_v)
+    else:
+        out = _torch_rows(z, t, ignore_index, chunk_bytes)
+    lead = tuple(logits.shape[:-1])
+    return TokenStats(*(o.reshape(lead) for o in out))
+
+
+__all__ = ["IGNORE_INDEX", "TokenStats", "token_stats", "token_stats_torch", "triton_available"]
