@@ -5,9 +5,10 @@
 - ``"auto"`` (default): the Triton kernel when the input lives on a CUDA device and Triton imports,
   else the torch reference.
 - ``"torch"``: always the torch reference.
-- ``"triton"``: always the Triton kernel. CUDA tensors run the compiled kernel; CPU tensors run the
-  same kernel source through Triton's interpreter (what ``TRITON_INTERPRET=1`` does), which is slow
-  and meant for tests.
+- ``"triton"``: always the Triton kernel. CUDA tensors run the compiled kernel. CPU tensors run the
+  same kernel source through Triton's interpreter, which needs the process to be started with
+  ``TRITON_INTERPRET=1`` (set before ``triton`` is imported; see :func:`interpreter_active`); it is
+  slow and meant for tests.
 
 The default can be changed with the environment variable ``WORKBENCH_KERNELS_BACKEND``.
 """
@@ -47,39 +48,53 @@ def resolve_backend(backend: str | None, device: torch.device) -> str:
         if not triton_available():
             raise RuntimeError("backend='triton' was asked for but Triton is not installed")
         return "triton"
-    # auto
-    if device.type == "cuda" and triton_available():
+    # auto: the compiled kernel on CUDA tensors; never the (slow) interpreter
+    if device.type == "cuda" and triton_available() and not interpreter_active():
         return "triton"
     return "torch"
 
 
-def interpret_requested() -> bool:
-    """True when the process was started with ``TRITON_INTERPRET=1`` (read as Triton reads it)."""
-    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+def interpreter_active() -> bool:
+    """True when Triton runs kernels in its interpreter in this process.
+
+    Triton 3.x reads ``TRITON_INTERPRET`` when a function is decorated with ``triton.jit``, and the
+    standard library it ships (``tl.zeros``, ``tl.sum``...) is decorated when ``triton.language``
+    is first imported. So interpretation works only if ``TRITON_INTERPRET=1`` was set before that
+    import; we check what the import actually produced instead of the variable.
+    """
+    if not triton_available():
+        return False
+    import triton.language as tl
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return isinstance(tl.zeros, InterpretedFunction)
 
 
 def make_launchers(fn: Callable) -> Callable[[torch.device], object]:
-    """Wrap a plain Python kernel function for both execution modes.
+    """Wrap a plain Python kernel function (no decorator) on first use.
 
-    Triton decides at decoration time (``triton.jit``) whether a kernel is compiled or interpreted,
-    from ``TRITON_INTERPRET``. We keep the undecorated function and build both wrappers lazily:
-    the compiled one for CUDA tensors (unless ``TRITON_INTERPRET=1``, in which case ``triton.jit``
-    itself returns an interpreted function), and an explicit ``InterpretedFunction`` for CPU tensors,
-    so that CPU callers need not set a process-wide environment variable.
+    Compiled (``JITFunction``) normally; interpreted (``InterpretedFunction``) when the process runs
+    Triton's interpreter (see :func:`interpreter_active`). CPU tensors need the interpreter.
     """
     cache: dict[str, object] = {}
 
     def get(device: torch.device):
-        mode = "compiled" if device.type == "cuda" else "interpreted"
+        interp = interpreter_active()
+        if device.type != "cuda" and not interp:
+            raise RuntimeError(
+                "the Triton kernels run on CPU tensors only in Triton's interpreter: start the process with "
+                "TRITON_INTERPRET=1 (it must be set before triton is imported), or use backend='torch'"
+            )
+        mode = "interpreted" if interp else "compiled"
         if mode not in cache:
-            if mode == "compiled":
-                import triton
-
-                cache[mode] = triton.jit(fn)
-            else:
+            if interp:
                 from triton.runtime.interpreter import InterpretedFunction
 
                 cache[mode] = InterpretedFunction(fn)
+            else:
+                from triton.runtime.jit import JITFunction
+
+                cache[mode] = JITFunction(fn)
         return cache[mode]
 
     return get

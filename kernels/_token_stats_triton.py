@@ -1,0 +1,118 @@
+"""Fused Triton kernel for :func:`workbench.kernels.token_stats`.
+
+One program per row. The row is read once, in tiles of ``BLOCK_V`` entries; the running state is
+the row maximum ``m`` and, relative to it, ``S = sum e^(z-m)``, ``A = sum e^(z-m) (z-m)`` and
+``B = sum e^(z-m) (z-m)^2``. When the maximum grows from ``m`` to ``m'`` (``delta = m - m' <= 0``)
+the state is rescaled exactly:  S <- e^delta S,  A <- e^delta (A + delta S),
+B <- e^delta (B + 2 delta A + delta^2 S).  At the end, with ``L = log S``:
+  logsumexp = m + L,  mean = A/S - L,  var = B/S - (A/S)^2.
+The target logit is read first, so the rank count (entries strictly above it) and the best
+non-target logit (for the margin) come out of the same pass. All arithmetic is float32.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._backend import make_launchers
+
+
+def _token_stats_kernel(
+    z_ptr,
+    t_ptr,
+    lp_ptr,
+    rank_ptr,
+    mean_ptr,
+    var_ptr,
+    margin_ptr,
+    V,
+    stride_row,
+    ignore_index,
+    BLOCK_V: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    tgt = tl.load(t_ptr + row)
+    if tgt == ignore_index:
+        nan = float("nan")
+        tl.store(lp_ptr + row, nan)
+        tl.store(rank_ptr + row, 0)
+        tl.store(mean_ptr + row, nan)
+        tl.store(var_ptr + row, nan)
+        tl.store(margin_ptr + row, nan)
+    else:
+        base = z_ptr + row * stride_row
+        zt = tl.load(base + tgt).to(tl.float32)
+        cols = tl.arange(0, BLOCK_V)
+        neg_inf = float("-inf")
+        m = tl.full((), neg_inf, tl.float32)
+        s = tl.zeros((), tl.float32)
+        a = tl.zeros((), tl.float32)
+        b = tl.zeros((), tl.float32)
+        best_other = tl.full((), neg_inf, tl.float32)
+        above = tl.zeros((), tl.int32)
+        for start in range(0, V, BLOCK_V):
+            idx = start + cols
+            inb = idx < V
+            z = tl.load(base + idx, mask=inb, other=neg_inf).to(tl.float32)
+            above += tl.sum((z > zt).to(tl.int32), axis=0)
+            best_other = tl.maximum(best_other, tl.max(tl.where(idx == tgt, neg_inf, z), axis=0))
+            m_new = tl.maximum(m, tl.max(z, axis=0))
+            # rescale the running sums to the new maximum (nothing to rescale while s == 0)
+            # (written so that no lane computes inf - inf or 0 * inf, even where it is discarded)
+            delta = tl.where(s > 0, m, 0.0) - tl.where(s > 0, m_new, 0.0)
+            scale = tl.exp(delta)
+            b = scale * (b + 2.0 * delta * a + delta * delta * s)
+            a = scale * (a + delta * s)
+            s = scale * s
+            live = z > neg_inf
+            d = tl.where(live, z, 0.0) - tl.where(live, m_new, 0.0)
+            e = tl.where(live, tl.exp(d), 0.0)
+            ed = e * d
+            s += tl.sum(e, axis=0)
+            a += tl.sum(ed, axis=0)
+            b += tl.sum(ed * d, axis=0)
+            m = m_new
+        log_s = tl.log(s)
+        mean_d = a / s
+        tl.store(lp_ptr + row, zt - m - log_s)
+        tl.store(rank_ptr + row, (above + 1).to(tl.int64))
+        tl.store(mean_ptr + row, mean_d - log_s)
+        tl.store(var_ptr + row, tl.maximum(b / s - mean_d * mean_d, 0.0))
+        tl.store(margin_ptr + row, zt - best_other)
+
+
+_get_kernel = make_launchers(_token_stats_kernel)
+
+
+def default_block_v(V: int, device: torch.device) -> int:
+    if device.type != "cuda":
+        # interpreter: each tile is one numpy step, so bigger tiles are faster; keep them moderate
+        return min(1024, triton.next_power_of_2(V))
+    return min(4096, triton.next_power_of_2(V))
+
+
+def launch(z: torch.Tensor, t: torch.Tensor, ignore_index: int, block_v: int | None):
+    """Run the kernel on a flat ``[N, V]`` logits tensor and ``[N]`` int64 targets."""
+    N, V = z.shape
+    if z.stride(-1) != 1:
+        z = z.contiguous()
+    t = t.contiguous()
+    dev = z.device
+    lp = torch.empty(N, dtype=torch.float32, device=dev)
+    rank = torch.empty(N, dtype=torch.int64, device=dev)
+    mean = torch.empty(N, dtype=torch.float32, device=dev)
+    var = torch.empty(N, dtype=torch.float32, device=dev)
+    margin = torch.empty(N, dtype=torch.float32, device=dev)
+    if N == 0:
+        return lp, rank, mean, var, margin
+    bv = block_v or default_block_v(V, dev)
+    if bv & (bv - 1):
+        raise ValueError(f"block_v must be a power of two, got {bv}")
+    num_warps = 8 if bv >= 2048 else 4
+    kernel = _get_kernel(dev)
+    kernel[(N,)](
+        z, t, lp, rank, mean, var, margin, V, z.stride(0), ignore_index, BLOCK_V=bv, num_warps=num_warps
+    )
+    return lp, rank, mean, var, margin
