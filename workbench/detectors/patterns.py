@@ -128,6 +128,7 @@ def build_registry(nlp_engine, config: PatternsConfig | None = None):
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
 
     config = config or PatternsConfig()
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
     email_cls = _offline_email_recognizer_class()
@@ -154,6 +155,7 @@ def supported_entities() -> list[str]:
     from presidio_analyzer import RecognizerRegistry
     from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"])
     ents: list[str] = []
@@ -170,6 +172,8 @@ def build_analyzer(config: PatternsConfig | None = None):
     """An offline Presidio AnalyzerEngine with pattern recognizers only."""
     from presidio_analyzer import AnalyzerEngine
 
+    # presidio warns about every non-English recognizer it skips: noise in a scan's output
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     config = config or PatternsConfig()
     nlp_engine = build_nlp_engine()
     registry = build_registry(nlp_engine, config)

@@ -1,0 +1,432 @@
+"""Shared machinery for the model-backed detectors (`ner`, `classify`).
+
+- loading a Hugging Face model offline (local path or existing cache; `local_files_only`
+  unless the profile sets `allow_download: true`), with one-line errors for users;
+- device and dtype choice (bf16/fp16 on CUDA, fp32 on CPU);
+- tokenizing with the fast tokenizer's Rust backend (character offsets, word ids), and
+  windowing long token sequences with overlap (each token owned by exactly one window);
+- dynamic batching by token count with length bucketing (sort by length, pack up to a budget
+  of padded tokens), so a batch of short texts is wide and a batch of long ones is narrow;
+- a background thread that prepares the next batch's tensors while the model runs the current
+  one, and a one-step lookahead on CUDA so results of batch i are copied back and decoded while
+  the GPU already runs batch i+1.
+
+Nothing here imports torch at module import time: a profile can be validated without torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def expand_env(value: str, what: str = "model") -> str:
+    """Expand `${VAR}` and `${VAR:-default}` in a profile value.
+
+    Raises ConfigError (one line) when a variable is unset and has no default.
+    """
+    from workbench.config import ConfigError
+
+    def sub(m: re.Match) -> str:
+        name, default = m.group(1), m.group(2)
+        val = os.environ.get(name)
+        if val:
+            return val
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{what}: environment variable {name} is not set (set it to a local model directory "
+            f"or a Hugging Face id already in the local cache, or edit the profile)"
+        )
+
+    return _ENV_RE.sub(sub, value)
+
+
+def resolve_device(device: str = "auto"):
+    """'auto' -> cuda if available else cpu; otherwise the torch device named."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from workbench.config import ConfigError
+
+        raise ConfigError(f"device {device!r} requested but CUDA is not available (use device: auto or cpu)")
+    return dev
+
+
+def resolve_dtype(dtype: str, device):
+    """'auto' -> bf16 on a CUDA device that supports it, else fp16 on CUDA, fp32 on CPU."""
+    import torch
+
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+
+
+def load_model(auto_cls_name: str, model: str, *, allow_download: bool = False, trust_remote_code: bool = False,
+               revision: str | None = None, device: str = "auto", dtype: str = "auto",
+               attn_implementation: str | None = "sdpa"):
+    """Load (tokenizer, model, device) for inference; never downloads unless allowed.
+
+    `auto_cls_name` is e.g. "AutoModelForTokenClassification". Errors are ConfigError lines that
+    name the model and what to do, never a traceback.
+    """
+    import torch
+    import transformers
+    from workbench.config import ConfigError
+
+    model = expand_env(model)
+    if not allow_download:
+        # huggingface_hub reads this at import time in some versions; local_files_only is what binds.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    local = Path(model).expanduser()
+    if local.exists():
+        model = str(local)
+        if not (local / "config.json").is_file():
+            raise ConfigError(f"model {model}: no config.json in that directory (expected a Hugging Face model folder)")
+    elif model.startswith((".", "/", "~")):
+        raise ConfigError(f"model {model}: directory not found")
+    kw: dict[str, Any] = dict(local_files_only=not allow_download, trust_remote_code=trust_remote_code)
+    if revision:
+        kw["revision"] = revision
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(model, **kw)
+    except Exception as e:  # noqa: BLE001 - turned into one line for the user
+        hint = "" if allow_download else " (offline: give a local directory or a hub id already in the HF cache, or set allow_download: true)"
+        raise ConfigError(f"model {model}: cannot load its tokenizer: {type(e).__name__}{hint}") from None
+    if not getattr(tok, "is_fast", False):
+        raise ConfigError(f"model {model}: needs a fast (Rust) tokenizer for character offsets")
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    cls = getattr(transformers, auto_cls_name)
+    mkw = dict(kw)
+    if attn_implementation:
+        mkw["attn_implementation"] = attn_implementation
+    try:
+        try:
+            mdl = cls.from_pretrained(model, dtype=torch_dtype, **mkw)
+        except (ValueError, TypeError) as e:
+            if attn_implementation and "attn" in str(e).lower():
+                mkw.pop("attn_implementation")
+                mdl = cls.from_pretrained(model, dtype=torch_dtype, **mkw)
+            else:
+                raise
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        hint = "" if allow_download else " (offline: give a local directory or a hub id already in the HF cache, or set allow_download: true)"
+        raise ConfigError(f"model {model}: cannot load it as {auto_cls_name}: {type(e).__name__}{hint}") from None
+    mdl.eval()
+    mdl.to(dev)
+    return tok, mdl, dev
+
+
+# --------------------------------------------------------------------------- tokenizing
+
+
+@dataclass
+class Encoded:
+    """One text's tokens without special tokens: ids, character offsets [T, 2], word ids [T]."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    word_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class TokenizerAdapter:
+    """The fast tokenizer's Rust backend, with the model's special-token frame found once."""
+
+    def __init__(self, tokenizer, model_max_positions: int | None = None):
+        self.tokenizer = tokenizer
+        self.backend = tokenizer.backend_tokenizer
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        probe = self.backend.encode("x", add_special_tokens=False).ids
+        framed = self.backend.encode("x", add_special_tokens=True).ids
+        pos = _find_sub(framed, probe)
+        if pos < 0:  # unusual post-processor: fall back to no frame
+            self.prefix, self.suffix = [], []
+        else:
+            self.prefix, self.suffix = framed[:pos], framed[pos + len(probe):]
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self.pad_id = int(pad)
+        limit = tokenizer.model_max_length
+        if not limit or limit > 100_000:
+            limit = (model_max_positions - 2) if model_max_positions else 512
+        self.max_length = int(limit)
+
+    @property
+    def n_special(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        encs = self.backend.encode_batch(list(texts), add_special_tokens=False)
+        out = []
+        for e in encs:
+            ids = np.asarray(e.ids, dtype=np.int64)
+            offs = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
+            wids = np.asarray([-1 if w is None else w for w in e.word_ids], dtype=np.int64)
+            if len(wids) and (wids < 0).any():  # tokens without a word: each its own word
+                wids = _fill_words(wids)
+            out.append(Encoded(ids, offs, wids))
+        return out
+
+
+def _find_sub(seq: list[int], sub: list[int]) -> int:
+    for i in range(len(seq) - len(sub) + 1):
+        if seq[i:i + len(sub)] == sub:
+            return i
+    return -1
+
+
+def _fill_words(wids: np.ndarray) -> np.ndarray:
+    out = np.empty_like(wids)
+    nxt = int(wids.max()) + 1 if (wids >= 0).any() else 0
+    for i, w in enumerate(wids):
+        if w < 0:
+            out[i] = nxt
+            nxt += 1
+        else:
+            out[i] = w
+    return out
+
+
+def token_windows(n: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Split tokens [0, n) into windows [ws, we) of at most `size` tokens overlapping by `overlap`.
+
+    Returns (ws, we, own_start, own_end). The own ranges partition [0, n): a token's prediction
+    is taken from the window that owns it, where it has at least overlap//2 tokens of context on
+    each side (except at the ends of the text). n == 0 gives no windows.
+    """
+    if n <= 0:
+        return []
+    if size <= 0:
+        raise ValueError("window size must be positive")
+    overlap = max(0, min(overlap, size - 1))
+    if n <= size:
+        return [(0, n, 0, n)]
+    step = size - overlap
+    out = []
+    ws = 0
+    while True:
+        we = min(n, ws + size)
+        last = we == n
+        own_start = 0 if ws == 0 else out[-1][3]
+        own_end = n if last else we - overlap // 2
+        out.append((ws, we, own_start, own_end))
+        if last:
+            return out
+        ws += step
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def pack_by_tokens(lengths: Sequence[int], max_tokens: int, max_batch: int = 0,
+                   multiple: int = 1) -> list[list[int]]:
+    """Length bucketing: indices sorted by length (longest first), packed into batches whose
+    padded size (n_seqs * longest, the longest rounded up to `multiple`) stays <= max_tokens.
+
+    A sequence longer than the budget gets a batch of its own. `max_batch` > 0 caps the number
+    of sequences per batch. Deterministic: ties keep input order.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    cur_max = 0
+    for i in order:
+        ln = -(-max(1, lengths[i]) // multiple) * multiple
+        new_max = max(cur_max, ln)
+        if cur and ((len(cur) + 1) * new_max > max_tokens or (max_batch and len(cur) >= max_batch)):
+            batches.append(cur)
+            cur, new_max = [], ln
+        cur.append(i)
+        cur_max = new_max
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def collate(seqs: Sequence[np.ndarray], pad_id: int, multiple: int = 1, pin: bool = False):
+    """Right-padded (input_ids, attention_mask) int64 tensors for a list of id arrays."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    width = -(-width // multiple) * multiple
+    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for r, s in enumerate(seqs):
+        ids[r, :len(s)] = s
+        mask[r, :len(s)] = 1
+    t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
+    if pin:
+        t_ids, t_mask = t_ids.pin_memory(), t_mask.pin_memory()
+    return t_ids, t_mask
+
+
+_END = object()
+
+
+def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Iterate `items` in a background thread, at most `depth` items ahead (bounded memory).
+
+    Used to tokenize / collate the next batch while the model runs the current one (the heavy
+    parts, Rust tokenization and numpy, release the GIL). Exceptions are re-raised here.
+    If the consumer stops early, the thread stops at its next item.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def work():
+        try:
+            for it in items:
+                while not stop.is_set():
+                    try:
+                        q.put((True, it), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((True, _END))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put((False, e))
+
+    th = threading.Thread(target=work, name="workbench-prefetch", daemon=True)
+    th.start()
+    try:
+        while True:
+            ok, it = q.get()
+            if not ok:
+                raise it
+            if it is _END:
+                return
+            yield it
+    finally:
+        stop.set()
+
+
+def run_pipelined(forward: Callable[[Any], Any], batches: Iterable[tuple[Any, Any]], device) -> Iterator[tuple[Any, Any]]:
+    """Run `forward(inputs)` over (meta, inputs) batches and yield (meta, host_output).
+
+    On CUDA the output is copied to host asynchronously and batch i is handed back only after
+    batch i+1 was launched, so decoding on the CPU overlaps the GPU's work. On CPU it is a plain
+    loop. `forward` must return a tensor (on the device).
+    """
+    import torch
+
+    if device.type != "cuda":
+        for meta, inputs in batches:
+            yield meta, forward(inputs).cpu()
+        return
+    pending: list[tuple[Any, Any, Any]] = []
+    for meta, inputs in batches:
+        out = forward(inputs)
+        host = torch.empty(out.shape, dtype=out.dtype, device="cpu", pin_memory=True)
+        host.copy_(out, non_blocking=True)
+        ev = torch.cuda.Event()
+        ev.record()
+        pending.append((meta, host, ev))
+        if len(pending) > 1:
+            m, h, e = pending.pop(0)
+            e.synchronize()
+            yield m, h
+    for m, h, e in pending:
+        e.synchronize()
+        yield m, h
+
+
+def to_device(tensors: tuple, device) -> tuple:
+    return tuple(t.to(device, non_blocking=True) for t in tensors)
+
+
+# --------------------------------------------------------------------------- windows -> model
+
+
+@dataclass(frozen=True)
+class Window:
+    """Tokens [ws, we) of text `text`; predictions for tokens [own_start, own_end) come from it."""
+
+    text: int
+    ws: int
+    we: int
+    own_start: int
+    own_end: int
+
+
+def plan_windows(encoded: Sequence[Encoded], size: int, overlap: int) -> list[Window]:
+    out = []
+    for t, enc in enumerate(encoded):
+        for ws, we, os_, oe in token_windows(len(enc), size, overlap):
+            out.append(Window(t, ws, we, os_, oe))
+    return out
+
+
+class BatchRunner:
+    """Feeds windows to a model in token-budget batches; yields (windows, host array) per batch.
+
+    `head(logits)` turns the model's logits into what the caller needs (e.g. softmax in fp32);
+    it runs on the device inside `torch.inference_mode()`.
+    """
+
+    def __init__(self, model, adapter: TokenizerAdapter, device, *, max_tokens: int, max_batch: int,
+                 head: Callable[[Any], Any]):
+        self.model = model
+        self.adapter = adapter
+        self.device = device
+        self.max_tokens = max_tokens
+        self.max_batch = max_batch
+        self.head = head
+        self.multiple = 8 if device.type == "cuda" else 1
+
+    def _forward(self, inputs):
+        import torch
+
+        with torch.inference_mode():
+            ids, mask = to_device(inputs, self.device)
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            return self.head(logits)
+
+    def run(self, encoded: Sequence[Encoded], windows: Sequence[Window]) -> Iterator[tuple[list[Window], np.ndarray]]:
+        if not windows:
+            return
+        a = self.adapter
+        pre = np.asarray(a.prefix, dtype=np.int64)
+        suf = np.asarray(a.suffix, dtype=np.int64)
+        lengths = [w.we - w.ws + a.n_special for w in windows]
+        batches = pack_by_tokens(lengths, self.max_tokens, self.max_batch, self.multiple)
+        pin = self.device.type == "cuda"
+
+        def make():
+            for b in batches:
+                ws = [windows[i] for i in b]
+                seqs = [np.concatenate([pre, encoded[w.text].ids[w.ws:w.we], suf]) for w in ws]
+                yield ws, collate(seqs, a.pad_id, self.multiple, pin)
+
+        for ws, out in run_pipelined(self._forward, prefetch(make(), depth=2), self.device):
+            yield ws, out.float().numpy()
