@@ -55,6 +55,7 @@ class Profile(Strict):
     fields: list[str] = Field(default_factory=lambda: ["text"], description="default --field paths")
     store_matches: bool = False
     execution: Execution = Field(default_factory=Execution)
+    redact: dict[str, Any] = Field(default_factory=dict, description="`workbench redact` policies (validated by workbench.redact.RedactPolicy)")
     source: str = ""
 
     @field_validator("detectors")

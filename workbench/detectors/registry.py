@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 DETECTORS: dict[str, str] = {
     "patterns": "workbench.detectors.patterns:PatternsDetector",
+    "secrets": "workbench.detectors.secrets:SecretsDetector",
 }
 
 
