@@ -96,12 +96,23 @@ def _torch_rows(z: torch.Tensor, t: torch.Tensor, ignore_index: int, chunk_bytes
     cols = torch.arange(V, device=z.device)
     for s in range(0, N, chunk):
         e = min(N, s + chunk)
-        zc = z[s:e].float()
+        zc = z[s:e].to(torch.float32, copy=True)  # a copy: it is shifted in place below
         tc = t[s:e]
         ignored = tc == ignore_index
         tsafe = torch.where(ignored, torch.zeros_like(tc), tc)
         zt = zc.gather(1, tsafe[:, None]).squeeze(1)
+        # rank and margin on the unshifted float32 logits (exact comparisons / one subtraction)
+        rk = (zc > zt[:, None]).sum(1) + 1
+        other = torch.where(cols[None, :] == tsafe[:, None], torch.full_like(zc, -math.inf), zc)
+        mg = zt - other.max(1).values
+        del other
+        # shift by the row max first (as the kernel does): z - max is exact for the large entries, which
+        # keeps log p accurate when all logits carry a big common offset (e.g. -1e4)
+        mx = zc.max(1, keepdim=True).values
+        mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+        zc -= mx
         logp = zc - torch.logsumexp(zc, dim=1, keepdim=True)
+        del zc
         p = logp.exp()
         plogp = torch.where(p > 0, p * logp, torch.zeros_like(p))
         mu = plogp.sum(1)
@@ -110,10 +121,6 @@ def _torch_rows(z: torch.Tensor, t: torch.Tensor, ignore_index: int, chunk_bytes
         del plogp, dev, p
         lp_c = logp.gather(1, tsafe[:, None]).squeeze(1)
         del logp
-        rk = (zc > zt[:, None]).sum(1) + 1
-        other = torch.where(cols[None, :] == tsafe[:, None], torch.full_like(zc, -math.inf), zc)
-        mg = zt - other.max(1).values
-        del other, zc
         nan = torch.full_like(mu, math.nan)
         lp[s:e] = torch.where(ignored, nan, lp_c)
         rank[s:e] = torch.where(ignored, torch.zeros_like(rk), rk)
