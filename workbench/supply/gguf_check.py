@@ -188,11 +188,11 @@ def _value(r: _Reader, vtype: int, depth: int, max_depth: int, keep: bool):
         return r.string("string value", keep=keep)
     if vtype == 9:
         apos = r.pos
+        if depth + 1 > max_depth:
+            raise _Bad("array_depth", f"arrays nested deeper than {max_depth}", apos)
         etype = r.u32()
         count = r.count()
         if etype == 9:
-            if depth + 1 > max_depth:
-                raise _Bad("array_depth", f"arrays nested deeper than {max_depth}", apos)
             min_size = 12
         elif etype == 8:
             min_size = 8 if r.wide else 4

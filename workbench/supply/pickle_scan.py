@@ -290,7 +290,8 @@ def walk(buf, start: int = 0, stop: int | None = None, max_ops: int = 50_000_000
             elif op == 0x29:  # EMPTY_TUPLE
                 stack.append(())
             elif op == 0x74:  # TUPLE
-                stack.append(tuple(pop_mark()))
+                items = tuple(pop_mark())  # pop_mark rebinds `stack`: evaluate it first
+                stack.append(items)
             elif op in (0x85, 0x86, 0x87):
                 k = op - 0x84
                 if len(stack) < k:
@@ -301,7 +302,8 @@ def walk(buf, start: int = 0, stop: int | None = None, max_ops: int = 50_000_000
             elif op == 0x5D:  # EMPTY_LIST
                 stack.append([])
             elif op == 0x6C:  # LIST
-                stack.append(list(pop_mark()))
+                items = list(pop_mark())
+                stack.append(items)
             elif op == 0x61:  # APPEND
                 v = pop()
                 target = pop()
