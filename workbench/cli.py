@@ -318,7 +318,327 @@ def runs(
 
 # ---- model plane: probes, canaries (issue 5) --------------------------------------------
 
+from pathlib import Path  # noqa: E402 (also imported above; this section stands alone)
+
+from rich.table import Table  # noqa: E402
+from typer.core import TyperGroup as _TyperGroup  # noqa: E402
+
+
+class _ProbeGroup(_TyperGroup):
+    """`workbench probe PATH ...` runs the `run` subcommand; `workbench probe exposure ...` its own."""
+
+    def parse_args(self, ctx, args):  # type: ignore[override]
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+probe_app = typer.Typer(
+    cls=_ProbeGroup, no_args_is_help=True, rich_markup_mode="rich",
+    help="Memorization probes of a language model: membership scores, k-extractability, canary exposure.\n\n"
+         "Example: workbench probe samples.jsonl --model ./my-model --out store",
+)
+canary_app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
+                         help="Canaries (Carlini et al. 2019): make canaries to plant into a fine-tuning set.")
+app.add_typer(probe_app, name="probe")
+app.add_typer(canary_app, name="canary")
+
+
+def _probe_engine_opts(values: list[str] | None) -> dict:
+    import yaml as _yaml
+
+    out = {}
+    for v in values or []:
+        key, sep, val = v.partition("=")
+        if not sep or not key:
+            fail(f"--engine-opt {v!r}: use KEY=VALUE (e.g. gpu_memory_utilization=0.5)")
+        out[key.strip()] = _yaml.safe_load(val)
+    return out
+
+
+def _probe_run(data: dict, config_file: str | None) -> None:
+    import json as _json
+
+    from workbench.probes.audit import run_audit
+    from workbench.probes.canaries import CanaryError
+    from workbench.probes.config import ConfigError, build_config, load_config
+    from workbench.probes.engines import EngineError
+    from workbench.store import StoreError
+
+    try:
+        if config_file:
+            engine_opts = data.pop("engine_options", None)
+            cfg = load_config(config_file, {k: v for k, v in data.items() if v not in (None, [], False)})
+            if engine_opts:
+                cfg = build_config({**_json.loads(cfg.model_dump_json()),
+                                    "engine_options": {**cfg.engine_options.model_dump(), **engine_opts}})
+        else:
+            cfg = build_config({k: v for k, v in data.items() if v is not None}, source="options")
+        for p in cfg.inputs + ([cfg.canaries] if cfg.canaries else []):
+            if not Path(p).is_file():
+                fail(f"no such file: {p}")
+        manifest = run_audit(cfg, progress=lambda m: err_console.print(m, highlight=False))
+    except (ConfigError, CanaryError, EngineError, StoreError) as e:
+        fail(str(e))
+    counts = manifest["counts"]
+    console.print(f"run [bold]{manifest['run_id']}[/] ({manifest['status']}): {counts['probe_rows']} probe rows, "
+                  f"{counts['records_error']} errors -> {Path(cfg.store).resolve()}", highlight=False)
+    scores = manifest.get("membership", {}).get("scores", {})
+    if scores:
+        t = Table(header_style="bold", title="membership (members vs non-members)")
+        for c in ("score", "AUC", "TPR@1%FPR", "TPR@0.1%FPR", "member if"):
+            t.add_column(c)
+        for name, m in scores.items():
+            t.add_row(name, f"{m['auc']:.3f}", f"{m['tpr_at_1pct_fpr']:.3f}", f"{m['tpr_at_0.1pct_fpr']:.3f}",
+                      m["direction"])
+        console.print(t)
+    if manifest["status"] != "done":
+        fail(f"{len(manifest['failed_shards'])} shard(s) failed: {', '.join(manifest['failed_shards'][:5])} "
+             f"(re-run with --run-id {manifest['run_id']} to retry them)", code=1)
+
+
+_PROBE_EPILOG = (
+    "Example: workbench probe samples.jsonl --model ./models/gpt2-ft --engine vllm "
+    "--probes scores,extraction --prefix-len 50 --suffix-len 50 --out store\n\n"
+    "Then: workbench query store \"SELECT sample_id, loss, min_k, extractable FROM probes ORDER BY loss LIMIT 10\""
+)
+
+
+@probe_app.command("run", epilog=_PROBE_EPILOG)
+def probe_run(
+    paths: list[Path] = typer.Argument(None, help="JSONL files of samples: {\"id\", \"text\", \"label\"?} per line "
+                                                  "(label: member | non-member)."),
+    model: str = typer.Option(None, "--model", "-m", help="Local path of the model to probe (loaded offline)."),
+    out: str = typer.Option(None, "--out", "-o", help="Store directory to write into."),
+    engine: str = typer.Option(None, "--engine", help="hf (transformers; CPU/any) or vllm (GPU). Default: hf."),
+    reference_model: str = typer.Option(None, "--reference-model", help="Local path of a reference model: adds "
+                                        "ref_ratio = loss(model) / loss(reference)."),
+    probes: str = typer.Option(None, "--probes", help="Comma-separated: scores,extraction,exposure "
+                               "(default scores,extraction; exposure needs --canaries)."),
+    canaries: str = typer.Option(None, "--canaries", help="Canary manifest (from `workbench canary make`)."),
+    min_k: float = typer.Option(None, "--min-k", help="K of Min-K% / Min-K%++ as a fraction (default 0.2)."),
+    prefix_len: int = typer.Option(None, "--prefix-len", help="k-extractability prefix tokens (default 50)."),
+    suffix_len: int = typer.Option(None, "--suffix-len", help="k-extractability suffix tokens (default 50)."),
+    cross_check: bool = typer.Option(False, "--cross-check", help="Also decode greedily and record whether "
+                                     "generation agrees with the one-pass verdict (extra.generate_agrees)."),
+    shard_size: int = typer.Option(None, "--shard-size", help="Samples per shard, the unit of resume (256)."),
+    run_id: str = typer.Option(None, "--run-id", help="Resume this run (skips shards already done)."),
+    engine_opt: list[str] = typer.Option(None, "--engine-opt", help="Engine option KEY=VALUE, repeatable "
+                                         "(dtype, device, gpu_memory_utilization, max_model_len, ...)."),
+    config: str = typer.Option(None, "--config", help="Audit config YAML (configs/memorization.yaml); "
+                               "options given here override it."),
+) -> None:
+    """Probe a model with samples and write the `probes` table (kind='probe' run) into a store."""
+    data = {
+        "inputs": [str(p) for p in paths] if paths else None, "model": model, "store": out, "engine": engine,
+        "reference_model": reference_model, "canaries": canaries, "min_k_fraction": min_k,
+        "prefix_len": prefix_len, "suffix_len": suffix_len, "cross_check": cross_check or None,
+        "shard_size": shard_size, "run_id": run_id,
+        "probes": [p.strip() for p in probes.split(",") if p.strip()] if probes else None,
+    }
+    opts = _probe_engine_opts(engine_opt)
+    if opts:
+        data["engine_options"] = opts
+    _probe_run(data, config)
+
+
+@probe_app.command("exposure", epilog="Example: workbench probe exposure canaries/manifest.json "
+                   "--model ./models/gpt2-ft --out store")
+def probe_exposure(
+    manifest: Path = typer.Argument(..., help="Canary manifest written by `workbench canary make`."),
+    model: str = typer.Option(..., "--model", "-m", help="Local path of the fine-tuned model."),
+    out: str = typer.Option(..., "--out", "-o", help="Store directory to write into."),
+    engine: str = typer.Option("hf", "--engine", help="hf or vllm."),
+    max_enumerate: int = typer.Option(100_000, "--max-enumerate", help="Rank exactly among all candidates "
+                                      "when the randomness space has at most this many."),
+    n_samples: int = typer.Option(2_000, "--samples", help="Else: candidates sampled for the skew-normal fit."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the candidate sample."),
+    run_id: str = typer.Option(None, "--run-id", help="Resume this run."),
+    engine_opt: list[str] = typer.Option(None, "--engine-opt", help="Engine option KEY=VALUE, repeatable."),
+) -> None:
+    """Exposure of each canary: log2|R| - log2 rank among candidates of its randomness space."""
+    data = {"inputs": [], "model": model, "store": out, "engine": engine, "canaries": str(manifest),
+            "probes": ["exposure"], "run_id": run_id,
+            "exposure": {"max_enumerate": max_enumerate, "n_samples": n_samples, "seed": seed}}
+    opts = _probe_engine_opts(engine_opt)
+    if opts:
+        data["engine_options"] = opts
+    _probe_run(data, None)
+
+
+@canary_app.command("make", epilog="Example: workbench canary make --format \"my account number is {9 digits}\" "
+                    "--repeats 1,4,16,64 --holdout 2 --seed 7 --out canaries/")
+def canary_make(
+    fmt: list[str] = typer.Option(..., "--format", "-f", help="Canary format with placeholders {N digits}, "
+                                  "{N letters}, {N hex}, {N alnum}. Repeatable."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for canaries.jsonl (to plant) and manifest.json."),
+    repeats: str = typer.Option("1,4,16,64", "--repeats", help="Comma-separated repeat counts."),
+    per_repeat: int = typer.Option(1, "--per-repeat", help="Canaries per format and repeat count."),
+    holdout: int = typer.Option(1, "--holdout", help="Canaries per format made but never planted (controls)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the secrets."),
+) -> None:
+    """Write canaries as JSONL for planting into a fine-tuning set, plus a manifest for `probe exposure`."""
+    import json as _json
+
+    from workbench.probes.canaries import CanaryError, make_canaries
+
+    try:
+        reps = [int(x) for x in repeats.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--repeats {repeats!r}: give comma-separated integers, e.g. 1,4,16,64")
+    try:
+        cset = make_canaries(fmt, reps, per_repeat=per_repeat, holdout=holdout, seed=seed)
+        out.mkdir(parents=True, exist_ok=True)
+        lines = cset.planting_lines(shuffle_seed=seed)
+        (out / "canaries.jsonl").write_text("".join(_json.dumps(x) + "\n" for x in lines))
+        (out / "manifest.json").write_text(_json.dumps(cset.to_manifest(), indent=2) + "\n")
+    except CanaryError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write to {out}: {e.strerror or e}")
+    console.print(f"{len(cset.canaries)} canaries ({sum(c.repeats == 0 for c in cset.canaries)} held out), "
+                  f"{len(lines)} lines to plant -> {out / 'canaries.jsonl'}; manifest -> {out / 'manifest.json'}",
+                  highlight=False)
+
+
 # ---- supply chain: model artifact scanning (issue 8) ------------------------------------
+
+model_app = typer.Typer(
+    help="Model artifacts: scan pickles, zips, safetensors, GGUF, ONNX, Keras without loading them; "
+    "write a CycloneDX ML-BOM; verify files against it.",
+    no_args_is_help=True,
+)
+app.add_typer(model_app, name="model")
+
+_SEVERITIES = ["info", "low", "medium", "high", "critical"]
+
+
+def _model_findings_table(results, limit: int = 50) -> None:
+    from rich.table import Table
+
+    rows = [(r, i) for r in results for i in r.issues]
+    if not rows:
+        return
+    t = Table(show_lines=False)
+    for col in ("file", "member", "kind", "severity", "rule"):
+        t.add_column(col, overflow="fold")
+    order = {s: k for k, s in enumerate(reversed(_SEVERITIES))}
+    rows.sort(key=lambda ri: (order[ri[1].severity], ri[0].path))
+    for r, i in rows[:limit]:
+        t.add_row(r.path, i.member, i.kind, i.severity, i.rule)
+    console.print(t)
+    if len(rows) > limit:
+        console.print(f"... and {len(rows) - limit} more (query the store for all of them)")
+
+
+@model_app.command("scan")
+def model_scan(
+    paths: list[str] = typer.Argument(..., help="Files or directories (a Hugging Face snapshot, a checkpoint folder)."),
+    out: str = typer.Option(..., "--out", "-o", help="Store directory to write findings, records and the manifest to."),
+    run_id: str = typer.Option(None, "--run-id", help="Run id (default: a new one). Re-using one resumes the run."),
+    config: str = typer.Option(None, "--config", "-c", help="Policy YAML (default: configs/model-scan.yaml)."),
+    workers: int = typer.Option(None, "--workers", "-j", help="Local worker processes (default: CPU count)."),
+    use_ray: bool = typer.Option(False, "--ray", help="Run one Ray task per file (local Ray unless --address)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (implies --ray), e.g. ray://head:10001."),
+    fail_on: str = typer.Option("info", "--fail-on", help="Lowest severity that makes the exit code 1."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
+) -> None:
+    """Scan model artifacts by parsing their bytes (never loading them) and store the findings.
+
+    Exit code: 0 clean, 1 findings, 2 errors (unreadable files, bad arguments).
+
+    Example: [bold]workbench model scan ~/.cache/huggingface/hub/models--org--name/snapshots/abc --out store[/]
+    then [bold]workbench query store "SELECT entity_type, preview, source_uri FROM findings"[/]
+    """
+    from workbench.store import Store, StoreError, check_run_id
+    from workbench.supply.policy import PolicyError
+    from workbench.supply.run import ScanInputError, scan_to_store
+
+    if fail_on not in _SEVERITIES:
+        fail(f"--fail-on must be one of {', '.join(_SEVERITIES)}")
+    try:
+        if run_id:
+            check_run_id(run_id)
+        store = Store(out)
+        run = scan_to_store(paths, store, run_id=run_id, policy_path=config,
+                            executor="ray" if (use_ray or address) else "auto", workers=workers, address=address)
+    except (ScanInputError, PolicyError, StoreError) as e:
+        fail(str(e))
+    if not quiet:
+        _model_findings_table(run.results)
+        for r in run.errors:
+            err_console.print(f"[red]error:[/] {r.error}", highlight=False)
+    c = run.counts
+    sev = ", ".join(f"{n} {s}" for s, n in sorted(run.severities.items(), key=lambda x: -_SEVERITIES.index(x[0])))
+    console.print(f"run {run.run_id}: {c['records_ok'] + c['records_error']} files, {c['findings']} findings"
+                  f"{' (' + sev + ')' if sev else ''}, {c['records_error']} errors"
+                  f"{f', {run.skipped_shards} shards resumed' if run.skipped_shards else ''} -> {store.root}",
+                  highlight=False)
+    raise typer.Exit(run.exit_code(fail_on))
+
+
+@model_app.command("bom")
+def model_bom(
+    paths: list[str] = typer.Argument(..., help="Files or directories to describe."),
+    out: str = typer.Option(..., "--out", "-o", help="Where to write the CycloneDX 1.6 JSON BOM."),
+    config: str = typer.Option(None, "--config", "-c", help="Policy YAML (default: configs/model-scan.yaml)."),
+    workers: int = typer.Option(None, "--workers", "-j", help="Local worker processes (default: CPU count)."),
+    use_ray: bool = typer.Option(False, "--ray", help="Run one Ray task per file."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (implies --ray)."),
+) -> None:
+    """Write a CycloneDX 1.6 ML-BOM: one component per file with SHA-256, size, format and scan results.
+
+    Component names are relative to each argument ('<dir name>/<path inside>' or '<file name>'),
+    so a BOM made for ./model verifies ./model elsewhere.
+
+    Example: [bold]workbench model bom ./my-model --out my-model.cdx.json[/]
+    """
+    from workbench.supply.bom import make_bom
+    from workbench.supply.policy import PolicyError
+    from workbench.supply.run import ScanInputError
+
+    try:
+        results = make_bom(paths, out, policy_path=config, executor="ray" if (use_ray or address) else "auto",
+                           workers=workers, address=address)
+    except (ScanInputError, PolicyError, OSError) as e:
+        fail(str(e))
+    n = sum(len(r.issues) for r in results)
+    errors = [r for r in results if r.error]
+    for r in errors:
+        err_console.print(f"[red]error:[/] {r.error}", highlight=False)
+    console.print(f"wrote {out}: {len(results)} components, {n} scan findings recorded", highlight=False)
+    raise typer.Exit(2 if errors else 0)
+
+
+@model_app.command("verify")
+def model_verify(
+    paths: list[str] = typer.Argument(..., help="The files or directories the BOM was made from."),
+    bom: str = typer.Option(..., "--bom", "-b", help="CycloneDX JSON BOM written by `workbench model bom`."),
+) -> None:
+    """Check files against a BOM: report added, removed and changed (SHA-256 mismatch) files.
+
+    Exit code: 0 when everything matches, 1 on any difference, 2 on errors.
+
+    Example: [bold]workbench model verify ./my-model --bom my-model.cdx.json[/]
+    """
+    from workbench.supply.bom import BomError, verify_bom
+    from workbench.supply.run import ScanInputError
+
+    try:
+        v = verify_bom(paths, bom)
+    except (BomError, ScanInputError) as e:
+        fail(str(e))
+    for name in v.added:
+        console.print(f"[yellow]added[/]   {name}", highlight=False)
+    for name in v.removed:
+        console.print(f"[red]removed[/] {name}", highlight=False)
+    for name, old, new in v.changed:
+        console.print(f"[red]changed[/] {name} (sha256 {old[:12]}… -> {new[:12]}…)", highlight=False)
+    status = "OK" if v.ok else "MISMATCH"
+    console.print(f"{status}: {v.unchanged} unchanged, {len(v.added)} added, {len(v.removed)} removed, "
+                  f"{len(v.changed)} changed", highlight=False)
+    raise typer.Exit(0 if v.ok else 1)
+
 
 
 def main() -> None:
