@@ -70,6 +70,6 @@ def launch(ids: torch.Tensor, n: int, mask: torch.Tensor | None, block: int = 25
     grid = (B, triton.cdiv(W, block))
     _get_kernel(dev)[grid](
         ids, m, out, valid, W, n, ids.stride(0), m.stride(0), out.stride(0),
-        HAS_MASK=mask is not None, BLOCK=block,
+        HAS_MASK=mask is not None, BLOCK=block, enable_fp_fusion=True,
     )
     return out, valid.bool()

@@ -156,7 +156,9 @@ def test_reference_chunking_is_invisible(gen):
     z = torch.randn(37, 301, generator=gen)
     t = torch.randint(0, 301, (37,), generator=gen)
     t[::5] = IGNORE_INDEX
+    z_before = z.clone()
     whole = token_stats_torch(z, t, chunk_bytes=1 << 30)
+    assert torch.equal(z, z_before)  # the reference shifts a copy, never the caller's logits
     tiny = token_stats_torch(z, t, chunk_bytes=1)  # one row per chunk
     mid = token_stats_torch(z, t, chunk_bytes=4 * 4 * 301 * 8)  # 8 rows per chunk, last chunk partial
     for other in (tiny, mid):
@@ -323,6 +325,29 @@ else:
         m = re.search(r"(\d+) passed", out)
         assert m and int(m.group(1)) >= 17, out[-3000:]
         assert "skipped" not in out and "failed" not in out, out[-3000:]
+
+    @pytest.mark.parametrize("logits_dtype", ["*bf16", "*fp32"])
+    def test_kernels_compile_for_sm90(logits_dtype):
+        """The interpreter accepts things the compiler rejects: compile both kernels ahead of time for an
+        H100 (sm_90) with Triton's bundled toolchain; no GPU is needed for that."""
+        import triton
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+        from triton.runtime.jit import JITFunction
+
+        from workbench.kernels import _ngram_triton, _token_stats_triton
+
+        target = GPUTarget("cuda", 90, 32)
+        sig = {"z_ptr": logits_dtype, "t_ptr": "*i64", "lp_ptr": "*fp32", "rank_ptr": "*i64", "mean_ptr": "*fp32",
+               "var_ptr": "*fp32", "margin_ptr": "*fp32", "V": "i32", "stride_row": "i64", "ignore_index": "i32",
+               "BLOCK_V": "constexpr"}
+        src = ASTSource(JITFunction(_token_stats_triton._token_stats_kernel), sig, constexprs={"BLOCK_V": 2048})
+        k = triton.compile(src, target=target, options={"num_warps": 8, "enable_fp_fusion": True})
+        assert k.asm["cubin"] and "ex2.approx" in k.asm["ptx"]
+        sig = {"ids_ptr": "*i64", "mask_ptr": "*i8", "out_ptr": "*i64", "valid_ptr": "*i8", "W": "i32", "n": "i32",
+               "stride_ids": "i32", "stride_mask": "i32", "stride_out": "i32", "HAS_MASK": "constexpr", "BLOCK": "constexpr"}
+        src = ASTSource(JITFunction(_ngram_triton._ngram_kernel), sig, constexprs={"HAS_MASK": logits_dtype == "*bf16", "BLOCK": 256})
+        assert triton.compile(src, target=target, options={"enable_fp_fusion": True}).asm["cubin"]
 
     def test_triton_on_cpu_without_interpreter_says_how():
         import triton.language as tl
