@@ -15,7 +15,7 @@ from typing import Sequence
 
 from workbench.supply.issues import FileResult
 from workbench.supply.run import InputFile, scan_paths, walk_inputs
-from workbench.supply.scanner import MODEL_FORMATS, _sha256
+from workbench.supply.scanner import _sha256, is_model_format
 from workbench.supply.policy import load_policy
 
 PROP = "workbench:"
@@ -56,7 +56,7 @@ def build_bom(inputs: Sequence[InputFile], results: Sequence[FileResult]) -> str
             where = f" in {i.member}" if i.member else ""
             props.append(Property(name=PROP + "scan.finding",
                                   value=f"{i.severity} {i.kind} {i.rule}{where}"))
-        ctype = ComponentType.MACHINE_LEARNING_MODEL if r.format in MODEL_FORMATS else ComponentType.DATA
+        ctype = ComponentType.MACHINE_LEARNING_MODEL if is_model_format(r.format) else ComponentType.DATA
         comp = Component(
             name=inp.name, type=ctype, bom_ref=inp.name,
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=r.sha256)] if r.sha256 else [],

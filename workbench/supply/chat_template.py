@@ -87,8 +87,10 @@ def analyze(template: str) -> list[TemplateFinding]:
         for im in _IDENT.finditer(code):
             prefix, ident, call = im.group(1), im.group(2), im.group(3)
             if prefix == ".":
-                if ident not in PLAIN_ATTRS:
-                    add("medium" if not ident.startswith("_") else "high", f".{ident}", off)
+                if ident.startswith("_"):
+                    add("high", f".{ident}", off)
+                elif call and ident not in PLAIN_ATTRS:  # reading a field is fine, calling odd methods is not
+                    add("medium", f".{ident}()", off)
             elif prefix == "|":
                 if ident in DANGEROUS_FILTERS:
                     add("high", f"|{ident}", off)

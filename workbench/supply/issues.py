@@ -21,7 +21,7 @@ DUPLICATE_KEY = "DUPLICATE_KEY"  # the same tensor / metadata key twice
 PATH_TRAVERSAL = "PATH_TRAVERSAL"  # a path that leaves its directory (zip member, ONNX external data)
 ZIP_TRICK = "ZIP_TRICK"  # flags, CRC, duplicate or mismatched names, polyglots
 FORMAT_MISMATCH = "FORMAT_MISMATCH"  # the extension says one format, the bytes another
-OBJECT_ARRAY = "OBJECT_ARRAY"  # a .npy object array: np.load(allow_pickle=True) unpickles it
+OBJECT_ARRAY = "OBJECT_ARRAY"  # a .npy object array: numpy's loader unpickles it when pickles are allowed
 CHAT_TEMPLATE_CODE = "CHAT_TEMPLATE_CODE"  # a GGUF chat template that is more than formatting
 LAMBDA_LAYER = "LAMBDA_LAYER"  # a Keras Lambda layer
 MARSHALLED_CODE = "MARSHALLED_CODE"  # marshalled Python bytecode in a Keras config

@@ -64,15 +64,12 @@ class Policy(BaseModel):
         return frozenset(self.deny)
 
     def classify(self, module: str, name: str, torchscript: bool = False) -> str:
-        """SAFE, UNKNOWN or DANGEROUS for the global `module.name` (the worst of its spellings)."""
-        worst = SAFE
-        for full in _spellings(module, name):
-            verdict = self._classify_one(full, torchscript)
-            if verdict == DANGEROUS:
-                return DANGEROUS
-            if verdict == UNKNOWN:
-                worst = UNKNOWN
-        return worst
+        """SAFE, UNKNOWN or DANGEROUS for the global `module.name`: dangerous if any spelling (as
+        written, or as the unpickler maps a Python 2 name) is denied, safe if one is allowed."""
+        verdicts = {self._classify_one(full, torchscript) for full in _spellings(module, name)}
+        if DANGEROUS in verdicts:
+            return DANGEROUS
+        return SAFE if SAFE in verdicts else UNKNOWN
 
     def _classify_one(self, full: str, torchscript: bool) -> str:
         if full in self._allow:

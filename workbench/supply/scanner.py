@@ -111,6 +111,10 @@ def sniff(head: bytes, size: int, name: str) -> str:
     return "unknown"
 
 
+def is_model_format(fmt: str) -> bool:
+    return any(part in MODEL_FORMATS for part in fmt.split("+"))
+
+
 def _ext(name: str) -> str:
     return os.path.splitext(name.lower())[1]
 
@@ -146,8 +150,8 @@ class _Scan:
         if fmt == "zip":
             return self.scan_zip(buf, size, member, name, depth)
         if fmt == "pickle":
-            return self.scan_pickle(buf, 0, size, member, strict=True)
-        if fmt == "safetensors":
+            fmt = self.scan_pickle(buf, 0, size, member, strict=True)
+        elif fmt == "safetensors":
             issues, _ = check_safetensors(buf, size, member, self.limits.safetensors_max_header_bytes)
             self.issues += issues
         elif fmt == "gguf":
@@ -167,7 +171,9 @@ class _Scan:
                 fmt = "keras-h5"
         elif fmt in ("gzip", "bz2", "xz", "zstd", "zlib", "lz4"):
             inner = name[: -len(ext)] if ext in (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z") else name
-            self.scan_compressed(buf, size, member, inner, fmt, depth)
+            inner_fmt = self.scan_compressed(buf, size, member, inner, fmt, depth)
+            if inner_fmt:
+                fmt = f"{inner_fmt}+{fmt}"
         elif fmt == "7z":
             self.scan_7z(buf, size, member, depth, path)
         elif fmt == "tar":
@@ -335,22 +341,21 @@ class _Scan:
                      e.name, f"member {e.name!r} cannot be read: {err}")
             return None, False
 
-    def scan_compressed(self, buf, size: int, member: str, inner: str, kind: str, depth: int) -> None:
+    def scan_compressed(self, buf, size: int, member: str, inner: str, kind: str, depth: int) -> str | None:
         sub = f"{member}!<{kind}>" if member else f"<{kind}>"
         if depth + 1 > self.limits.max_container_depth:
             self.add(UNSCANNABLE, "medium", "container.depth", sub, 0, 0, sub, "containers nested too deep")
-            return
+            return None
         limit = self.limits.max_decompressed_bytes
         try:
             data, trunc = _decompress(buf, size, kind, limit)
         except _Unscannable as err:
             self.add(UNSCANNABLE, "medium", f"container.{kind}", member, 0, 0, kind, str(err))
-            return
+            return None
         if trunc:
             self.add(UNSCANNABLE, "medium", "container.size_limit", sub, 0, 0, sub,
                      f"{kind} stream decompresses past the {limit}-byte limit: scanned up to the limit")
-        if data:
-            self.scan(data, len(data), sub, inner, depth + 1)
+        return self.scan(data, len(data), sub, inner, depth + 1) if data else None
 
     def scan_7z(self, buf, size: int, member: str, depth: int, path: str | None) -> None:
         try:
@@ -450,7 +455,7 @@ class _Scan:
         data_off = hstart + hlen
         if dtype.hasobject:
             self.add(OBJECT_ARRAY, "medium", "npy.object_array", member, hstart, data_off, "npy.object_array",
-                     ".npy holds an object array: its data is a pickle (np.load(allow_pickle=True) runs it)")
+                     ".npy holds an object array: its data is a pickle (numpy's loader runs it when allow_pickle is on)")
             self.scan_pickle(buf, data_off, size, member, strict=True)
             return
         count = 1
