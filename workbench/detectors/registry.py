@@ -14,6 +14,9 @@ from pydantic import ValidationError
 
 DETECTORS: dict[str, str] = {
     "patterns": "workbench.detectors.patterns:PatternsDetector",
+    "ner": "workbench.detectors.ner:NerDetector",
+    "classify": "workbench.detectors.classify:ClassifyDetector",
+    "injection": "workbench.detectors.injection:InjectionDetector",
     "secrets": "workbench.detectors.secrets:SecretsDetector",
 }
 
