@@ -91,36 +91,35 @@ def _torch_rows(z: torch.Tensor, t: torch.Tensor, ignore_index: int, chunk_bytes
     lp, rank, mean, var, margin = _empty_like_rows(N, z.device)
     if N == 0:
         return lp, rank, mean, var, margin
-    # ~4 live [chunk, V] float32 temporaries at a time
-    chunk = max(1, int(chunk_bytes) // (4 * 4 * V))
-    cols = torch.arange(V, device=z.device)
+    # about 3 live [chunk, V] float32-sized temporaries at a time (the working copy, p, a bool mask)
+    chunk = max(1, int(chunk_bytes) // (3 * 4 * V))
     for s in range(0, N, chunk):
         e = min(N, s + chunk)
-        zc = z[s:e].to(torch.float32, copy=True)  # a copy: it is shifted in place below
+        zc = z[s:e].to(torch.float32, copy=True)  # a copy: it is modified in place below
         tc = t[s:e]
         ignored = tc == ignore_index
-        tsafe = torch.where(ignored, torch.zeros_like(tc), tc)
-        zt = zc.gather(1, tsafe[:, None]).squeeze(1)
+        tcol = torch.where(ignored, torch.zeros_like(tc), tc)[:, None]
+        zt = zc.gather(1, tcol)
         # rank and margin on the unshifted float32 logits (exact comparisons / one subtraction)
-        rk = (zc > zt[:, None]).sum(1) + 1
-        other = torch.where(cols[None, :] == tsafe[:, None], torch.full_like(zc, -math.inf), zc)
-        mg = zt - other.max(1).values
-        del other
+        rk = (zc > zt).sum(1) + 1
+        zc.scatter_(1, tcol, -math.inf)
+        mg = (zt - zc.amax(1, keepdim=True)).squeeze(1)
+        zc.scatter_(1, tcol, zt)
         # shift by the row max first (as the kernel does): z - max is exact for the large entries, which
         # keeps log p accurate when all logits carry a big common offset (e.g. -1e4)
-        mx = zc.max(1, keepdim=True).values
-        mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
-        zc -= mx
-        logp = zc - torch.logsumexp(zc, dim=1, keepdim=True)
-        del zc
-        p = logp.exp()
-        plogp = torch.where(p > 0, p * logp, torch.zeros_like(p))
-        mu = plogp.sum(1)
-        dev = torch.where(p > 0, logp - mu[:, None], torch.zeros_like(p))
-        v = (p * dev * dev).sum(1)
-        del plogp, dev, p
-        lp_c = logp.gather(1, tsafe[:, None]).squeeze(1)
-        del logp
+        mx = zc.amax(1, keepdim=True)
+        zc -= torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+        zc -= torch.logsumexp(zc, dim=1, keepdim=True)  # zc is now log p
+        lp_c = zc.gather(1, tcol).squeeze(1)
+        p = zc.exp()
+        zc.clamp_(min=-1e30)  # log p = -inf only where p = 0: keep 0 * log p = 0, not NaN
+        # (torch's sum reduces pairwise; a BLAS dot product here loses ~10x more precision)
+        mu = (p * zc).sum(1)  # sum p log p
+        zc -= mu[:, None]
+        p *= zc
+        p *= zc
+        v = p.sum(1)  # sum p (log p - mu)^2
+        del p, zc
         nan = torch.full_like(mu, math.nan)
         lp[s:e] = torch.where(ignored, nan, lp_c)
         rank[s:e] = torch.where(ignored, torch.zeros_like(rk), rk)
