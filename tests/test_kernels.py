@@ -319,7 +319,9 @@ else:
         """Run this file's Triton tests in a fresh process with TRITON_INTERPRET=1."""
         env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "triton"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=os.path.dirname(os.path.dirname(__file__)))
+        # cwd = tests/: `python -m` puts the cwd first on sys.path, and the repo root's workbench/ folder
+        # (which has no kernels/ in it) must not shadow the installed package
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=os.path.dirname(os.path.abspath(__file__)))
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, out[-6000:]
         m = re.search(r"(\d+) passed", out)
