@@ -63,8 +63,8 @@ def walk_inputs(paths: Sequence[str | os.PathLike]) -> list[InputFile]:
     return sorted(out.values(), key=lambda f: f.path)
 
 
-def _scan_one(path: str, policy: Policy, hash: bool) -> FileResult:
-    return scan_file(path, policy, hash=hash)
+# Below this many bytes in total, starting worker processes costs more than it saves.
+POOL_MIN_BYTES = 256 << 20
 
 
 def scan_paths(files: Sequence[str], policy: Policy | None = None, executor: str = "auto",
@@ -76,11 +76,13 @@ def scan_paths(files: Sequence[str], policy: Policy | None = None, executor: str
     if address:
         executor = "ray"
     if executor == "auto":
-        executor = "serial" if len(files) < 4 or (workers or os.cpu_count() or 1) == 1 else "process"
+        n_cpu = workers or os.cpu_count() or 1
+        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+        executor = "process" if len(files) >= 2 and n_cpu > 1 and total >= POOL_MIN_BYTES else "serial"
     if executor == "serial":
         results = []
         for f in files:
-            results.append(_scan_one(f, policy, hash))
+            results.append(scan_file(f, policy, hash))
             if on_result:
                 on_result(results[-1])
         return results
@@ -94,7 +96,8 @@ def scan_paths(files: Sequence[str], policy: Policy | None = None, executor: str
         ctx = "spawn" if main_file and os.path.exists(main_file) else "fork"
         with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context(ctx)) as ex:
             results = []
-            for r in ex.map(_scan_one, files, [policy] * len(files), [hash] * len(files)):
+            # workers import only the scanner (not pyarrow or the store)
+            for r in ex.map(scan_file, files, [policy] * len(files), [hash] * len(files)):
                 results.append(r)
                 if on_result:
                     on_result(r)
@@ -113,7 +116,7 @@ def _scan_ray(files: list[str], policy: Policy, hash: bool, address: str | None,
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
         started = True
     try:
-        task = ray.remote(num_cpus=1, max_retries=2)(_scan_one)
+        task = ray.remote(num_cpus=1, max_retries=2)(scan_file)
         pol = ray.put(policy)
         limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1))) * 2
         pending: dict = {}

@@ -371,6 +371,9 @@ def write_malicious(root: str | os.PathLike, sentinel: str | os.PathLike) -> dic
     files["gguf/chat_template_attr_filter.gguf"] = (gguf_raw([gguf_kv_str(
         "tokenizer.chat_template", "{{ messages|attr('\\x5f\\x5fclass\\x5f\\x5f') }}")], []), {CHAT_TEMPLATE_CODE})
 
+    files["hf/tokenizer_config.json"] = (json.dumps({"chat_template": ssti, "bos_token": "<s>"}).encode(),
+                                         {CHAT_TEMPLATE_CODE})
+
     # Keras and ONNX
     files["keras/lambda_layer.keras"] = (keras_zip(s), {LAMBDA_LAYER, MARSHALLED_CODE})
     files["onnx/dotdot/model.onnx"] = (onnx_external("../../../etc/passwd"), {PATH_TRAVERSAL})
