@@ -28,6 +28,8 @@ def _token_stats_kernel(
     var_ptr,
     margin_ptr,
     V,
+    inner,
+    stride_outer,
     stride_row,
     ignore_index,
     BLOCK_V: tl.constexpr,
@@ -42,7 +44,7 @@ def _token_stats_kernel(
         tl.store(var_ptr + row, nan)
         tl.store(margin_ptr + row, nan)
     else:
-        base = z_ptr + row * stride_row
+        base = z_ptr + (row // inner) * stride_outer + (row % inner) * stride_row
         zt = tl.load(base + tgt).to(tl.float32)
         cols = tl.arange(0, BLOCK_V)
         neg_inf = float("-inf")
@@ -106,13 +108,17 @@ def default_num_warps(block_v: int) -> int:
     return max(1, min(16, block_v // 256))
 
 
-def launch(z: torch.Tensor, t: torch.Tensor, ignore_index: int, block_v: int | None, num_warps: int | None = None):
-    """Run the kernel on a flat ``[N, V]`` logits tensor and ``[N]`` int64 targets."""
-    N, V = z.shape
-    if z.stride(-1) != 1:
-        z = z.contiguous()
+def launch(z3: torch.Tensor, t: torch.Tensor, ignore_index: int, block_v: int | None, num_warps: int | None = None):
+    """Run the kernel on ``[outer, inner, V]`` logits (last dim contiguous; see ``token_stats._as_3d``)
+    and ``[outer * inner]`` int64 targets. A 2-D ``[N, V]`` tensor is taken as ``[1, N, V]``."""
+    if z3.dim() == 2:
+        z3 = z3.unsqueeze(0)
+    Bo, Ti, V = z3.shape
+    N = Bo * Ti
+    if z3.stride(-1) != 1 and V > 1:
+        z3 = z3.contiguous()
     t = t.contiguous()
-    dev = z.device
+    dev = z3.device
     lp = torch.empty(N, dtype=torch.float32, device=dev)
     rank = torch.empty(N, dtype=torch.int64, device=dev)
     mean = torch.empty(N, dtype=torch.float32, device=dev)
@@ -126,7 +132,7 @@ def launch(z: torch.Tensor, t: torch.Tensor, ignore_index: int, block_v: int | N
     num_warps = num_warps or default_num_warps(bv)
     kernel = _get_kernel(dev)
     kernel[(N,)](
-        z, t, lp, rank, mean, var, margin, V, z.stride(0), ignore_index, BLOCK_V=bv, num_warps=num_warps,
-        enable_fp_fusion=True,
+        z3, t, lp, rank, mean, var, margin, V, Ti, z3.stride(0), z3.stride(1), ignore_index,
+        BLOCK_V=bv, num_warps=num_warps, enable_fp_fusion=True,
     )
     return lp, rank, mean, var, margin

@@ -71,13 +71,31 @@ def _check(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> tu
     if targets.device != logits.device:
         raise ValueError(f"targets are on {targets.device} but logits on {logits.device}")
     V = logits.shape[-1]
-    flat_logits = logits.reshape(-1, V)
     flat_targets = targets.reshape(-1).to(torch.int64)
     if flat_targets.numel():
         bad = ((flat_targets < 0) | (flat_targets >= V)) & (flat_targets != ignore_index)
         if bool(bad.any()):
             raise ValueError(f"targets must lie in [0, {V}) or equal ignore_index={ignore_index}")
-    return flat_logits, flat_targets
+    return _as_3d(logits), flat_targets
+
+
+def _as_3d(logits: torch.Tensor) -> torch.Tensor:
+    """View the logits as ``[outer, inner, V]`` rows (row ``r`` = ``[r // inner, r % inner]``) without
+    copying where possible: ``logits[:, :-1]`` of a ``[B, T, V]`` model output cannot be flattened to
+    ``[N, V]`` without a full copy, but it is a strided ``[B, T-1, V]`` view the kernels read directly."""
+    V = logits.shape[-1]
+    if logits.stride(-1) != 1 and V > 1:
+        logits = logits.contiguous()
+    try:
+        return logits.view(-1, V).unsqueeze(0)
+    except RuntimeError:
+        pass
+    if logits.dim() >= 3:
+        try:
+            return logits.view(-1, logits.shape[-2], V)
+        except RuntimeError:
+            pass
+    return logits.reshape(-1, V).unsqueeze(0)  # copies
 
 
 def _empty_like_rows(n: int, device) -> tuple[torch.Tensor, ...]:
@@ -85,17 +103,20 @@ def _empty_like_rows(n: int, device) -> tuple[torch.Tensor, ...]:
     return f(), torch.empty(n, dtype=torch.int64, device=device), f(), f(), f()
 
 
-def _torch_rows(z: torch.Tensor, t: torch.Tensor, ignore_index: int, chunk_bytes: int):
-    """Reference on a flat [N, V] tensor; materializes at most a [chunk, V] float32 block at a time."""
-    N, V = z.shape
-    lp, rank, mean, var, margin = _empty_like_rows(N, z.device)
+def _torch_rows(z3: torch.Tensor, t: torch.Tensor, ignore_index: int, chunk_bytes: int):
+    """Reference on ``[outer, inner, V]`` rows (see :func:`_as_3d`); materializes at most a
+    ``[chunk, V]`` float32 block (plus two temporaries of that size) at a time."""
+    Bo, Ti, V = z3.shape
+    N = Bo * Ti
+    lp, rank, mean, var, margin = _empty_like_rows(N, z3.device)
     if N == 0:
         return lp, rank, mean, var, margin
-    # about 3 live [chunk, V] float32-sized temporaries at a time (the working copy, p, a bool mask)
+    # at most 3 live [chunk, V] float32 tensors at a time (the working copy, p, one product)
     chunk = max(1, int(chunk_bytes) // (3 * 4 * V))
-    for s in range(0, N, chunk):
-        e = min(N, s + chunk)
-        zc = z[s:e].to(torch.float32, copy=True)  # a copy: it is modified in place below
+    spans = [(o, i, min(Ti, i + chunk)) for o in range(Bo) for i in range(0, Ti, chunk)]
+    for o, i, j in spans:
+        s, e = o * Ti + i, o * Ti + j
+        zc = z3[o, i:j].to(torch.float32, copy=True)  # a copy: it is modified in place below
         tc = t[s:e]
         ignored = tc == ignore_index
         tcol = torch.where(ignored, torch.zeros_like(tc), tc)[:, None]
