@@ -64,5 +64,7 @@ def probe_rows(store: Path, run_id: str) -> dict[str, dict]:
     from workbench.store.views import connect
 
     con = connect(store)
-    rows = con.execute("SELECT * FROM probes WHERE run_id = ?", [run_id]).fetch_arrow_table().to_pylist()
+    cur = con.execute("SELECT * FROM probes WHERE run_id = ?", [run_id])
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r)) for r in cur.fetchall()]
     return {r["sample_id"] + ("#exposure" if r["exposure"] is not None else ""): r for r in rows}

@@ -114,6 +114,14 @@ def build_config(data: dict[str, Any], source: str = "config") -> AuditConfig:
         raise ConfigError(f"invalid {source}: {e}") from None
 
 
+def _merge(base: dict, over: dict) -> None:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> AuditConfig:
     p = Path(path)
     try:
@@ -124,6 +132,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Au
         raise ConfigError(f"config {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {p} must be a mapping")
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
     # relative paths in the file are relative to the working directory (ray job --working-dir)
     return build_config(data, source=f"config {p}")

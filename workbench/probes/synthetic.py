@@ -119,7 +119,7 @@ def train(model, tokenizer, texts: list[str], epochs: int, batch_size: int = 32,
             opt.step()
             sched.step()
             step += 1
-            loss_v = float(loss)
+            loss_v = loss.item()
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     model.eval()
