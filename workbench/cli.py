@@ -445,8 +445,6 @@ def _probe_engine_opts(values: list[str] | None) -> dict:
 
 
 def _probe_run(data: dict, config_file: str | None) -> None:
-    import json as _json
-
     from workbench.probes.audit import run_audit
     from workbench.probes.canaries import CanaryError
     from workbench.probes.config import ConfigError, build_config, load_config
@@ -455,11 +453,7 @@ def _probe_run(data: dict, config_file: str | None) -> None:
 
     try:
         if config_file:
-            engine_opts = data.pop("engine_options", None)
             cfg = load_config(config_file, {k: v for k, v in data.items() if v not in (None, [], False)})
-            if engine_opts:
-                cfg = build_config({**_json.loads(cfg.model_dump_json()),
-                                    "engine_options": {**cfg.engine_options.model_dump(), **engine_opts}})
         else:
             cfg = build_config({k: v for k, v in data.items() if v is not None}, source="options")
         for p in cfg.inputs + ([cfg.canaries] if cfg.canaries else []):
