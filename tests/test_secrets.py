@@ -267,6 +267,7 @@ def test_builtin_rules_cover_the_issue_list():
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN", "SLACK_TOKEN", "SLACK_WEBHOOK",
         "STRIPE_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TWILIO_API_KEY", "SENDGRID_API_KEY",
         "AZURE_STORAGE_KEY", "NPM_TOKEN", "PYPI_TOKEN", "JWT", "PRIVATE_KEY", "PASSWORD", "GENERIC_SECRET",
+        "HUGGINGFACE_TOKEN",
     } <= entities
     placeholders = ["EXAMPLE", "xxxx", "<token>", "${VAR}", "your_api_key_here"]
     assert all(any(a.search(p) for a in allow) for p in placeholders)

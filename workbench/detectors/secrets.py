@@ -46,9 +46,10 @@ NAME = "secrets"
 BUILTIN_RULES = CONFIG_DIR / "secrets-rules.yaml"
 
 _RULE_KEYS = {
-    "id", "entity", "regex", "keywords", "ignore_case", "entropy", "allowlist",
+    "id", "entity", "regex", "keywords", "ignore_case", "entropy", "allowlist", "context_allowlist",
     "validator", "score", "generic", "description",
 }
+CONTEXT_CHARS = 64  # how much text before the secret `context_allowlist` sees
 _REQUIRED = ("id", "entity", "regex")
 _FILE_KEYS = {"rules", "allowlist", "version", "description"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -105,6 +106,7 @@ class Rule:
     ignore_case: bool = False
     entropy: float | None = None
     allowlist: list[re.Pattern[str]] = field(default_factory=list)
+    context_allowlist: list[re.Pattern[str]] = field(default_factory=list)
     validator: str | None = None
     score: float = 0.9
     generic: bool = False
@@ -124,6 +126,10 @@ class Rule:
                 continue
             if any(a.search(secret) for a in self.allowlist) or any(a.search(secret) for a in global_allow):
                 continue
+            if self.context_allowlist:
+                before = text[max(0, m.start() - CONTEXT_CHARS) : start]
+                if any(a.search(before) for a in self.context_allowlist):
+                    continue
             if check is not None and not check(secret):
                 continue
             yield start, end, secret
@@ -174,6 +180,10 @@ def _parse_rule(raw: Any, where: str, index: int) -> Rule:
     if not isinstance(allow_raw, list) or not all(isinstance(a, str) for a in allow_raw):
         raise RuleFileError(f"{where}: {label}: allowlist must be a list of regexes")
     allow = [_compile(a, re.IGNORECASE, where, f"{label}: allowlist") for a in allow_raw]
+    ctx_raw = raw.get("context_allowlist") or []
+    if not isinstance(ctx_raw, list) or not all(isinstance(a, str) for a in ctx_raw):
+        raise RuleFileError(f"{where}: {label}: context_allowlist must be a list of regexes")
+    ctx_allow = [_compile(a, re.IGNORECASE, where, f"{label}: context_allowlist") for a in ctx_raw]
     validator = raw.get("validator")
     if validator is not None and validator not in VALIDATORS:
         raise RuleFileError(f"{where}: {label}: unknown validator {validator!r} (known: {', '.join(VALIDATORS)})")
@@ -186,7 +196,7 @@ def _parse_rule(raw: Any, where: str, index: int) -> Rule:
     return Rule(
         id=rid, entity=entity, regex=regex, pattern=raw["regex"], keywords=list(keywords),
         ignore_case=ignore_case, entropy=None if entropy is None else float(entropy), allowlist=allow,
-        validator=validator, score=float(score), generic=generic,
+        context_allowlist=ctx_allow, validator=validator, score=float(score), generic=generic,
         description=str(raw.get("description", "")), source=where, group=group,
     )
 

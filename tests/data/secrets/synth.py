@@ -68,6 +68,10 @@ def gitlab_runner_token(rng):
     return "GR1348941" + rs(rng, ALNUM + "-_", 20)
 
 
+def huggingface_token(rng):
+    return "hf_" + rs(rng, UPPER + LOWER, 34)
+
+
 def npm_token(rng):
     return "npm_" + rs(rng, ALNUM, 36)
 
@@ -246,6 +250,7 @@ POSITIVES = {
     "github-fine-grained-pat": ("GITHUB_TOKEN", github_fine_grained_pat, _ctx),
     "gitlab-token": ("GITLAB_TOKEN", gitlab_token, _ctx),
     "gitlab-runner-registration-token": ("GITLAB_TOKEN", gitlab_runner_token, _ctx),
+    "huggingface-token": ("HUGGINGFACE_TOKEN", huggingface_token, _ctx),
     "npm-token": ("NPM_TOKEN", npm_token, ctx_npm),
     "pypi-token": ("PYPI_TOKEN", pypi_token, _ctx),
     "slack-token": ("SLACK_TOKEN", slack_token, _ctx),
@@ -305,6 +310,8 @@ def negatives_for(rng: random.Random, rule: str) -> list[str]:
         "github-fine-grained-pat": ["github_pat_" + rs(r, ALNUM, 22), "github_pat_<token>"],
         "gitlab-token": ["glpat-" + rs(r, ALNUM, 10), "glpat-xxxxxxxxxxxxxxxxxxxx", "GITLAB_TOKEN=glpat-${TOKEN}"],
         "gitlab-runner-registration-token": ["GR1348941" + rs(r, ALNUM, 8), "GR1348941xxxxxxxxxxxxxxxxxxxx"],
+        "huggingface-token": ["hf_" + rs(r, ALNUM, 20), "HF_TOKEN=hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "hf_hub_download(repo_id=x)",
+                              "HUGGING_FACE_HUB_TOKEN=<your-hf-token>"],
         "npm-token": ["npm_" + rs(r, ALNUM, 20), "npm_config_cache=/tmp/npm", "//registry.npmjs.org/:_authToken=${NPM_TOKEN}"],
         "pypi-token": ["pypi-AgEIcHlwaS5vcmc" + rs(r, B64URL, 20), "password = pypi-<your-token>"],
         "slack-token": ["xoxb-your-token-here", "xoxb-" + rs(r, DIGITS, 12), "token: xoxp-XXXXXXXXXXXX-XXXXXXXXXXXX"],
@@ -333,6 +340,7 @@ def negatives_for(rng: random.Random, rule: str) -> list[str]:
             "http://localhost:8080/api", "redis://:${REDIS_PASSWORD}@cache:6379", "mysql://root:<password>@db/shop",
             "ssh://git@github.com:22/org/repo", "postgres://app:****@db.internal.test/app",
             "see https://example.org/a:b@c for details",
+            'url = httpx.URL("https://jo%40email.com:a%20secret@example.com/")', 's3://my_key:my_secret@bucket/key',
         ],
         "connection-string-password": [
             "Server=db;Database=app;User Id=sa;Password=<password>;", "Server=db;Database=app;Trusted_Connection=True;",
@@ -344,6 +352,12 @@ def negatives_for(rng: random.Random, rule: str) -> list[str]:
             'password_hint = "Use 8+ characters"', 'password: "{{ .Values.db.password }}"', 'api_key = "<token>"',
             'secret_name = "prod-db-credentials"', 'TOKEN_URL = "https://oauth2.googleapis.com/token"',
             'token_type = "Bearer"', 'password = "********"', 'api_key = "%(api_key)s"', 'token = "aaaaaaaaaaaa"',
+            '{"token_bytes": "' + base64.b64encode(r.randbytes(12)).decode() + '", "rank": 1043}',
+            '"model.embed_tokens.weight": "model-00001-of-00004.safetensors"',
+            'next_page_token = "' + b64url(r.randbytes(24)) + '"', 'tokenizer.pad_token = "' + rs(r, ALNUM, 12) + '"',
+            '{"eos_token": "</s>", "bos_token": "<s>", "unk_token": "[UNK]", "mask_token": "[MASK]"}',
+            'max_tokens = "' + rs(r, DIGITS, 4) + 'abcdefgh"', '{"token": "headers.authorization", "user_id": "body.userId"}',
+            'user_specified_private_key = "ssh_private_key"', 'api_key="your-replicate-api-key"',
         ],
     }[rule]
     return out
@@ -389,4 +403,133 @@ def generic_negatives(rng: random.Random) -> list[tuple[str, str]]:
         ("log", "127.0.0.1 - - [01/Mar/2024:12:00:03 +0000] \"GET /api/v1/items?page=2 HTTP/1.1\" 200 5120"),
         ("url", "https://example.com:8443/path?q=1#frag and mailto:someone@example.org"),
     ]
+    return out
+
+
+# ---- a clean mixed corpus (no secrets): false positives per 10 MB ----------------------------
+
+WORDS = (
+    "the of and to in is for that on with as by this be are from or at an it was not have which "
+    "model data training token tokens secret password key keys access user users service request "
+    "response error config value values server client cache build deploy release version update "
+    "security review network storage account policy rotate credential session login logout api "
+    "performance latency throughput memory disk file files path record records field schema table "
+    "query index shard batch worker pipeline job run result results metric metrics score label"
+).split()
+
+
+def _prose(rng):
+    n = rng.randint(30, 300)
+    words = [rng.choice(WORDS) for _ in range(n)]
+    out, i = [], 0
+    while i < n:
+        k = rng.randint(6, 18)
+        s = " ".join(words[i : i + k])
+        out.append(s[:1].upper() + s[1:] + rng.choice([".", ".", ".", "?", "!"]))
+        i += k
+    return " ".join(out)
+
+
+def _ident(rng):
+    return "_".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3)))
+
+
+def _code(rng):
+    lines = []
+    for _ in range(rng.randint(5, 40)):
+        a, b, c = _ident(rng), _ident(rng), _ident(rng)
+        lines.append(rng.choice([
+            f"{a} = {b}({c}, timeout={rng.randint(1, 60)})",
+            f"def {a}(self, {b}, {c}=None):",
+            f"    return self.{a}.get({b!r}, {rng.randint(0, 999)})",
+            f'    log.info("{a} %s for %s", {b}, {c})',
+            f"if not {a}:\n    raise ValueError(\"{a} is required\")",
+            f"{a}_token = request.headers.get(\"Authorization\")",
+            f"password = getpass.getpass(\"{a}: \")",
+            f"secret = os.environ[\"{a.upper()}\"]",
+            f"const {a} = require('{b}');",
+            f"for (let i = 0; i < {a}.length; i++) {{ {b}[i] = {c}(i); }}",
+            f"# TODO: rotate the {a} key before {rng.randint(2024, 2030)}",
+            f"{a}: {rng.choice(['true', 'false', 'null', str(rng.randint(0, 10**6))])}",
+        ]))
+    return "\n".join(lines)
+
+
+def _log(rng):
+    lines = []
+    for _ in range(rng.randint(3, 30)):
+        ts = f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z"
+        ip = ".".join(str(rng.randint(1, 254)) for _ in range(4))
+        lines.append(rng.choice([
+            f"{ts} INFO {_ident(rng)}: request_id={uuid.UUID(int=rng.getrandbits(128))} took {rng.randint(1, 900)}ms",
+            f'{ip} - - [{ts}] "GET /api/v1/{_ident(rng)}?page={rng.randint(1, 99)} HTTP/1.1" {rng.choice([200, 304, 404, 500])} {rng.randint(100, 99999)}',
+            f"{ts} WARN token refresh failed for user_id={rng.randint(1, 10**6)} (retry {rng.randint(1, 5)})",
+            f"{ts} DEBUG trace={rng.getrandbits(128):032x} span={rng.getrandbits(64):016x} sampled=1",
+            f"{ts} ERROR {_ident(rng)} failed: connection reset by peer ({ip}:{rng.randint(1024, 65535)})",
+        ]))
+    return "\n".join(lines)
+
+
+def _json(rng):
+    rec = {
+        "id": str(uuid.UUID(int=rng.getrandbits(128))),
+        "sha256": hashlib.sha256(rng.randbytes(16)).hexdigest(),
+        "etag": hashlib.md5(rng.randbytes(8)).hexdigest(),
+        "created_at": f"2025-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T10:00:00Z",
+        "token_count": rng.randint(1, 4096),
+        "password_policy": {"min_length": 12, "rotate_days": 90},
+        "summary": _prose(rng)[:200],
+        "tags": [rng.choice(WORDS) for _ in range(rng.randint(0, 5))],
+    }
+    return json.dumps(rec)
+
+
+def _base64(rng):
+    blob = base64.b64encode(rng.randbytes(rng.randint(200, 4000))).decode()
+    if rng.random() < 0.5:
+        return "\n".join(blob[i : i + 76] for i in range(0, len(blob), 76))
+    return f'{{"image": "data:image/png;base64,{blob}"}}'
+
+
+def _hashes(rng):
+    out = []
+    for _ in range(rng.randint(5, 40)):
+        d = rng.randbytes(16)
+        out.append(rng.choice([
+            hashlib.sha1(d).hexdigest(), hashlib.sha256(d).hexdigest(), hashlib.md5(d).hexdigest(),
+            "sha512-" + base64.b64encode(hashlib.sha512(d).digest()).decode(), str(uuid.UUID(int=rng.getrandbits(128))),
+        ]))
+    return " ".join(out)
+
+
+def _minified_js(rng):
+    parts = []
+    for _ in range(rng.randint(10, 60)):
+        a, b = rng.choice(LOWER), rng.choice(LOWER)
+        parts.append(rng.choice([
+            f"function {a}({b}){{return {b}&&{b}.token||null}}",
+            f"var {a}={{token:{b}.token,secret:{b}.secret||\"\",password:\"\"}};",
+            f"{a}.apiKey=void 0;",
+            f"if(!{a}.accessKey)throw new Error(\"missing key\");",
+            f"{a}=\"{rs(rng, ALNUM, rng.randint(4, 12))}\"+{b};",
+            f"{a}.prototype.{_ident(rng)}=function(){{return this.{b}}};",
+        ]))
+    return "".join(parts)
+
+
+CLEAN_KINDS = {
+    "prose": _prose, "code": _code, "log": _log, "json": _json, "base64": _base64,
+    "hashes": _hashes, "minified_js": _minified_js,
+}
+
+
+def clean_corpus(rng: random.Random, n_bytes: int) -> list[tuple[str, str]]:
+    """(kind, text) records totalling about n_bytes of UTF-8, with no secrets in them."""
+    out, total = [], 0
+    kinds = list(CLEAN_KINDS)
+    while total < n_bytes:
+        kind = rng.choice(kinds)
+        text = CLEAN_KINDS[kind](rng)
+        out.append((kind, text))
+        total += len(text.encode())
     return out

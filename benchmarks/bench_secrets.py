@@ -1,0 +1,242 @@
+"""Benchmark of the `secrets` detector: throughput (MB/s on one core), false positives per 10 MB
+of clean text, and recall per rule on the labelled set.
+
+    python benchmarks/bench_secrets.py                 # 10 MB clean corpus (default)
+    python benchmarks/bench_secrets.py --mb 20 --json benchmarks/secrets.json
+
+Everything runs in this one process, on one thread; times are CPU seconds of the process
+(time.process_time), so MB/s are per core even on a shared machine. Baselines measured in the
+same run:
+- `re-all-rules`: every rule's Python regex over every text, same confirmation logic, no
+  hyperscan prefilter (what the detector would cost without the multi-pattern pass);
+- `hyperscan-only`: the single prefilter pass alone (an upper bound for the detector).
+
+Corpora are synthetic (tests/data/secrets/synth.py, seeded): a clean mixed corpus (prose, code,
+logs, JSON, base64 blobs, hashes and UUIDs, minified JS) and the same corpus with one synthetic
+secret planted in every 20th record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "data" / "secrets"))
+
+import synth  # noqa: E402
+
+from workbench.detectors.secrets import SecretsDetector  # noqa: E402
+
+
+def _mb(texts: list[str]) -> float:
+    return sum(len(t.encode("utf-8")) for t in texts) / 1e6
+
+
+def _time(fn, *args, repeat: int = 1):
+    """Best CPU seconds of this process (one thread: MB per CPU-second is MB/s per core; on a shared
+    machine wall time also counts other people's work) over `repeat` runs, and the result."""
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t0 = time.process_time()
+        out = fn(*args)
+        best = min(best, time.process_time() - t0)
+    return max(best, 1e-9), out
+
+
+def re_all_rules(det: SecretsDetector, texts: list[str]) -> int:
+    rs = det.ruleset
+    n = 0
+    for t in texts:
+        for r in rs.rules:
+            for _ in r.candidates(t, rs.allowlist):
+                n += 1
+    return n
+
+
+def hyperscan_only(det: SecretsDetector, texts: list[str]) -> int:
+    rs = det.ruleset
+    return sum(len(rs.candidate_rules(t)) for t in texts)
+
+
+def planted(rng: random.Random, corpus: list[str], every: int = 20) -> tuple[list[str], list[tuple[int, str, int, int]]]:
+    rules = list(synth.POSITIVES)
+    texts, truth = [], []
+    for i, t in enumerate(corpus):
+        if i % every == 0:
+            case = synth.positive(rng, rules[(i // every) % len(rules)])
+            cut = t.rfind("\n", 0, len(t) // 2) + 1
+            prefix = t[:cut] + ("\n" if cut == 0 and t else "")
+            text = prefix + case["text"] + "\n" + t[cut:]
+            texts.append(text)
+            truth.append((i, case["rule"], len(prefix) + case["start"], len(prefix) + case["end"]))
+        else:
+            texts.append(t)
+    return texts, truth
+
+
+def scan_real(det: SecretsDetector, root: Path, mb: float, seed: int) -> dict:
+    """Scan a seeded sample of real text files: throughput and findings (unlabelled: some may be
+    true positives, e.g. test keys in library test suites)."""
+    files = sorted(p for ext in ("py", "md", "json", "txt") for p in root.rglob(f"*.{ext}") if p.is_file())
+    random.Random(seed).shuffle(files)
+    texts, total = [], 0
+    for p in files:
+        try:
+            t = p.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        texts.append(t)
+        total += len(t.encode())
+        if total >= mb * 1e6:
+            break
+    by_rule: Counter[str] = Counter()
+    slowest = (0.0, 0)
+    t0 = time.process_time()
+    for t in texts:
+        a = time.process_time()
+        for s in det([t])[0]:
+            by_rule[s.rule] += 1
+        dt = time.process_time() - a
+        if dt > slowest[0]:
+            slowest = (dt, len(t.encode()))
+    secs = time.process_time() - t0
+    n = sum(by_rule.values())
+    return {
+        "dir": str(root), "files": len(texts), "mb": round(total / 1e6, 1), "mb_per_s": round(total / 1e6 / secs, 1),
+        "findings": n, "per_10mb": round(n / (total / 1e6) * 10, 2), "by_rule": dict(by_rule.most_common()),
+        "slowest_s": round(slowest[0], 3), "slowest_mb": round(slowest[1] / 1e6, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=float, default=10.0, help="size of the clean corpus in MB (default 10)")
+    ap.add_argument("--baseline-mb", type=float, default=2.0, help="MB of it used for the slow re-all-rules baseline")
+    ap.add_argument("--seed", type=int, default=20261128)
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    ap.add_argument("--real", type=Path, help="also scan real files under this directory (.py, .md, .json, .txt)")
+    ap.add_argument("--real-mb", type=float, default=100.0, help="MB of --real files to scan (a seeded sample)")
+    args = ap.parse_args()
+
+    rng = random.Random(args.seed)
+    t0 = time.perf_counter()
+    corpus = synth.clean_corpus(rng, int(args.mb * 1e6))
+    kinds = [k for k, _ in corpus]
+    clean = [t for _, t in corpus]
+    gen_s = time.perf_counter() - t0
+    det = SecretsDetector()
+    det(["warm up"])
+    mb_clean = _mb(clean)
+
+    # 1. clean corpus: throughput and false positives
+    s_clean, res_clean = _time(det, clean, repeat=2)
+    fp: Counter[str] = Counter()
+    fp_kind: Counter[str] = Counter()
+    for k, spans in zip(kinds, res_clean):
+        for s in spans:
+            fp[s.rule] += 1
+            fp_kind[k] += 1
+    fp_total = sum(fp.values())
+    fp_per_10mb = fp_total / mb_clean * 10
+
+    # 2. baselines on the same texts
+    sub, acc = [], 0.0
+    for t in clean:
+        sub.append(t)
+        acc += len(t.encode()) / 1e6
+        if acc >= args.baseline_mb:
+            break
+    mb_sub = _mb(sub)
+    s_sub, _ = _time(det, sub, repeat=2)
+    s_naive, _ = _time(re_all_rules, det, sub)
+    s_hs, _ = _time(hyperscan_only, det, clean, repeat=2)
+
+    # 3. planted secrets: throughput and recall
+    texts, truth = planted(random.Random(args.seed + 1), clean)
+    mb_planted = _mb(texts)
+    s_planted, res_planted = _time(det, texts, repeat=2)
+    found = 0
+    for i, rule, start, end in truth:
+        found += any(s.rule == rule and (s.start, s.end) == (start, end) for s in res_planted[i])
+    extra = sum(len(r) for r in res_planted) - found
+
+    # 4. labelled set: recall per rule, negatives
+    cases = [json.loads(x) for x in (ROOT / "tests/data/secrets/cases.jsonl").read_text().splitlines()]
+    res_cases = det([c["text"] for c in cases])
+    tp, n_pos, neg_hits, n_neg = defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)
+    for c, spans in zip(cases, res_cases):
+        if c["label"] == "positive":
+            n_pos[c["rule"]] += 1
+            tp[c["rule"]] += any(s.rule == c["rule"] and (s.start, s.end) == (c["start"], c["end"]) for s in spans)
+        else:
+            n_neg[c["rule"]] += 1
+            neg_hits[c["rule"]] += bool(spans)
+
+    real = None
+    if args.real:
+        real = scan_real(det, args.real, args.real_mb, args.seed)
+
+    out = {
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, {platform.python_version()}".strip(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": "python benchmarks/bench_secrets.py " + " ".join(sys.argv[1:]),
+        "rules": len(det.rules),
+        "clean_mb": round(mb_clean, 2),
+        "clean_records": len(clean),
+        "clean_mb_per_s": round(mb_clean / s_clean, 1),
+        "fp_total": fp_total,
+        "fp_per_10mb": round(fp_per_10mb, 2),
+        "fp_by_rule": dict(fp),
+        "fp_by_kind": dict(fp_kind),
+        "baseline_mb": round(mb_sub, 2),
+        "detector_mb_per_s_on_baseline_subset": round(mb_sub / s_sub, 1),
+        "re_all_rules_mb_per_s": round(mb_sub / s_naive, 2),
+        "speedup_vs_re_all_rules": round(s_naive / s_sub, 1),
+        "hyperscan_only_mb_per_s": round(mb_clean / s_hs, 1),
+        "planted_mb_per_s": round(mb_planted / s_planted, 1),
+        "planted_secrets": len(truth),
+        "planted_found": found,
+        "planted_extra_findings": extra,
+        "labelled": {
+            r: {"positives": n_pos[r], "found": tp[r], "recall": round(tp[r] / n_pos[r], 4) if n_pos[r] else None,
+                "negatives": n_neg[r], "negatives_with_finding": neg_hits[r], "fp_clean": fp.get(r, 0)}
+            for r in sorted(set(n_pos) | set(n_neg))
+        },
+        "corpus_generation_s": round(gen_s, 1),
+        "real": real,
+    }
+    print(f"machine: {out['machine']}  date: {out['date']}")
+    print(f"rules: {out['rules']}; clean corpus: {out['clean_mb']} MB in {out['clean_records']} records")
+    print(f"secrets detector, clean corpus:      {out['clean_mb_per_s']:8.1f} MB/s per core (CPU time)")
+    print(f"secrets detector, planted corpus:    {out['planted_mb_per_s']:8.1f} MB/s; {found}/{len(truth)} planted found, {extra} other findings")
+    print(f"baseline hyperscan-only pass:        {out['hyperscan_only_mb_per_s']:8.1f} MB/s")
+    print(f"baseline re-all-rules ({out['baseline_mb']} MB):     {out['re_all_rules_mb_per_s']:8.2f} MB/s "
+          f"(detector on the same texts: {out['detector_mb_per_s_on_baseline_subset']} MB/s, x{out['speedup_vs_re_all_rules']})")
+    print(f"false positives on clean text:       {fp_total} ({out['fp_per_10mb']} per 10 MB) {dict(fp)}")
+    print()
+    print("| rule | positives found | negatives with a finding | FP on clean corpus |")
+    print("|---|---|---|---|")
+    for r, v in out["labelled"].items():
+        pos = f"{v['found']}/{v['positives']}" if v["positives"] else "-"
+        print(f"| {r} | {pos} | {v['negatives_with_finding']}/{v['negatives']} | {v['fp_clean'] if v['positives'] else '-'} |")
+    if real:
+        print()
+        print(f"real files under {real['dir']}: {real['mb']} MB in {real['files']} files, {real['mb_per_s']} MB/s; "
+              f"{real['findings']} findings ({real['per_10mb']} per 10 MB, not labelled): {real['by_rule']}")
+        print(f"slowest file: {real['slowest_s']} s for {real['slowest_mb']} MB")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
