@@ -14,6 +14,7 @@ Examples:
   python benchmarks/bench_kernels.py                         # CPU: N=512 rows, V = 50257 and 151936
   python benchmarks/bench_kernels.py --device cuda --rows 16384 --dtype bf16 --json out.json
   python benchmarks/bench_kernels.py --device cuda --sweep   # also sweep the kernel's tile size
+  TRITON_INTERPRET=1 python benchmarks/bench_kernels.py --interpreter-check 4 --dtype bf16   # CPU correctness
 """
 
 from __future__ import annotations
@@ -137,6 +138,21 @@ def bench_cpu(args) -> list[dict]:
                 row["max_abs_diff_vs_naive_logprob"] = max(abs(a - b) for a, b in zip(res["lp"], ref["lp"]))
                 row["max_abs_diff_vs_naive_var"] = max(abs(a - b) for a, b in zip(res["var"], ref["var"]))
             rows.append(row)
+    # n-gram hashes (torch reference; the Triton kernel needs CUDA to be worth timing)
+    from workbench.kernels import ngram_hashes
+
+    torch.set_num_threads(args.threads)
+    ids = torch.randint(0, 152_064, (args.ngram_batch, args.ngram_len))
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    mask[:, -17:] = False
+    times = []
+    for _ in range(args.reps):
+        t0 = time.perf_counter()
+        ngram_hashes(ids, 50, mask, backend="torch")
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    rows.append({"op": "ngram_hashes", "variant": "torch", "device": "cpu", "rows": args.ngram_batch,
+                 "seq_len": args.ngram_len, "n": 50, "median_s": med, "tokens_per_s": ids.numel() / med})
     return rows
 
 
@@ -226,6 +242,37 @@ def bench_cuda(args) -> tuple[list[dict], dict]:
     return rows, info
 
 
+def interpreter_check(args) -> list[dict]:
+    """CPU: run the Triton kernel in Triton's interpreter on a few rows of the full vocabulary and
+    report its largest errors against a float64 log_softmax, next to the torch reference's."""
+    from workbench.kernels import token_stats
+
+    rows = []
+    for v in args.vocab:
+        logits, targets = make_inputs(args.interpreter_check, v, DTYPES[args.dtype], "cpu")
+        targets[0] = -100
+        t0 = time.perf_counter()
+        k = token_stats(logits, targets, backend="triton")
+        dt = time.perf_counter() - t0
+        r = token_stats(logits, targets, backend="torch")
+        lp = torch.log_softmax(logits.double(), -1)
+        p = lp.exp()
+        mu = (p * lp).sum(-1)
+        var = (p * (lp - mu[:, None]) ** 2).sum(-1)
+        tl_ = lp.gather(-1, targets.clamp(min=0)[:, None]).squeeze(-1)
+        ok = targets != -100
+        row = {"op": "token_stats", "variant": "triton-interpreter", "device": "cpu", "rows": len(targets), "vocab": v,
+               "dtype": args.dtype, "median_s": dt, "rank_equal_vs_torch": bool(torch.equal(k.rank, r.rank)),
+               "margin_equal_vs_torch": bool(torch.equal(k.margin[ok], r.margin[ok])),
+               "padding_row_ok": bool(k.rank[0] == 0 and k.logprob[0].isnan())}
+        for name, got in (("triton", k), ("torch", r)):
+            row[f"max_abs_err_{name}_vs_fp64_logprob"] = (got.logprob[ok].double() - tl_[ok]).abs().max().item()
+            row[f"max_abs_err_{name}_vs_fp64_mean"] = (got.mean[ok].double() - mu[ok]).abs().max().item()
+            row[f"max_abs_err_{name}_vs_fp64_var"] = (got.var[ok].double() - var[ok]).abs().max().item()
+        rows.append(row)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -238,6 +285,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sweep", action="store_true", help="CUDA: also time other tile sizes / warp counts")
     ap.add_argument("--ngram-batch", type=int, default=8)
     ap.add_argument("--ngram-len", type=int, default=2048)
+    ap.add_argument("--interpreter-check", type=int, default=0, metavar="ROWS",
+                    help="CPU, with TRITON_INTERPRET=1: check the Triton kernel on ROWS rows of each vocabulary")
     ap.add_argument("--json", help="write the results here as JSON")
     args = ap.parse_args(argv)
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
@@ -258,7 +307,12 @@ def main(argv=None) -> int:
         info["triton"] = triton.__version__
     except ImportError:
         info["triton"] = None
-    if use_cuda:
+    if args.interpreter_check:
+        if os.environ.get("TRITON_INTERPRET") != "1":
+            print("error: --interpreter-check needs TRITON_INTERPRET=1 in the environment", file=sys.stderr)
+            return 2
+        rows = interpreter_check(args)
+    elif use_cuda:
         rows, extra = bench_cuda(args)
         info.update(extra)
     else:
@@ -274,7 +328,7 @@ def main(argv=None) -> int:
             cells.append(f"{x:.4g}" if isinstance(x, float) else str(x))
         print("| " + " | ".join(cells) + " |")
     for r in rows:
-        extra = {k: v for k, v in r.items() if k.startswith(("max_abs", "rank_equal", "identical", "result"))}
+        extra = {k: v for k, v in r.items() if k.startswith(("max_abs", "rank_equal", "margin_equal", "padding", "identical", "result"))}
         if extra:
             print(r["op"], r["variant"], r.get("vocab", ""), extra)
     if args.json:
