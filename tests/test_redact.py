@@ -428,3 +428,17 @@ def test_cli_redact_and_one_line_errors(tmp_path):
     r = runner.invoke(app, ["redact", str(tmp_path / "in"), "--out", str(tmp_path / "in" / "o"), "--profile", str(prof)])
     assert r.exit_code == 2
     assert "inside the input path" in r.output and "Traceback" not in r.output
+
+
+def test_layout_for_directories_files_and_globs(tmp_path, secrets_profile):
+    for rel in ("a/x.jsonl", "a/deep/y.jsonl", "b/z.jsonl", "c/q.jsonl"):
+        _write_jsonl(tmp_path / "in" / rel, [json.dumps({"text": f"k {GH[0]}"}).encode()])
+    (tmp_path / "in" / "a" / "notes.md").write_text("not a corpus file")
+    redact([str(tmp_path / "in" / "a"), str(tmp_path / "in" / "b" / "z.jsonl"), str(tmp_path / "in" / "c" / "*.jsonl")],
+           tmp_path / "out", secrets_profile, verify=False)
+    got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert got == ["deep/y.jsonl", "q.jsonl", "x.jsonl", "z.jsonl"]
+    # two inputs that would land on the same output path are refused
+    _write_jsonl(tmp_path / "in" / "b" / "x.jsonl", [b'{"text": "other"}'])
+    with pytest.raises(RedactError, match="same output"):
+        redact([str(tmp_path / "in" / "a" / "x.jsonl"), str(tmp_path / "in" / "b" / "x.jsonl")], tmp_path / "out2", secrets_profile)

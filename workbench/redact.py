@@ -359,7 +359,10 @@ def plan_outputs(paths: Sequence[str], out_dir: Path) -> list[tuple[InputFile, P
             if out_dir == r or r in out_dir.parents:
                 raise RedactError(f"the output directory {out_dir} is inside the input path {r}: choose another --out")
         for f in expand([raw]):
-            rel = Path(f.uri).relative_to(root)
+            try:
+                rel = Path(f.uri).relative_to(root)
+            except ValueError:  # a symlink inside the input dir that points elsewhere
+                rel = Path(Path(f.uri).name)
             target = out_dir / rel
             if f.uri in mapping:
                 continue
