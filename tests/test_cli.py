@@ -98,3 +98,12 @@ def test_notebook_executes_against_a_store(store, tmp_path):
     text = json.dumps(outputs)
     assert "EMAIL_ADDRESS" in text  # the per-entity table rendered
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the plot
+
+
+def test_progress_lines_when_not_a_tty(wb, sample_corpus, tmp_path):
+    p = wb("scan", str(sample_corpus / "support_tickets.jsonl"), "--out", str(tmp_path / "s"), "--executor", "local",
+           env={"WORKBENCH_PROGRESS_SECONDS": "0"})
+    assert p.returncode == 0
+    lines = [line for line in p.stderr.splitlines() if line.startswith("scan: ")]
+    assert lines and "records" in lines[-1] and "MB/s" in lines[-1] and "ETA" in lines[-1]
+    assert "\x1b[" not in p.stderr  # no terminal control codes in logs

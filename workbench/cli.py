@@ -50,12 +50,13 @@ def _user_errors():
 class _Progress:
     """A live progress bar on a terminal; plain periodic log lines otherwise."""
 
-    def __init__(self, total_bytes: int, interval: float = 5.0):
+    def __init__(self, total_bytes: int, interval: float | None = None):
         self.total = max(total_bytes, 1)
         self.records = self.bytes = self.findings = self.shards = 0
         self.t0 = time.perf_counter()
         self.last = 0.0
-        self.interval = interval
+        # seconds between plain log lines when stderr is not a terminal
+        self.interval = interval if interval is not None else float(os.environ.get("WORKBENCH_PROGRESS_SECONDS", "5"))
         self.live = err_console.is_terminal
         self.bar = None
         if self.live:
@@ -87,7 +88,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(self.task, completed=min(self.bytes, self.total), records=self.records,
                             mb=f"{self.bytes / 1e6:.1f}", rate=f"{rate:.2f}")
-        elif elapsed - self.last >= self.interval:
+        elif elapsed - self.last >= self.interval or self.bytes >= self.total:
             self.last = elapsed
             left = (self.total - self.bytes) / (rate * 1e6) if rate > 0 else float("nan")
             err_console.print(
@@ -302,13 +303,13 @@ def runs(
         console.print_json(_json.dumps(tbl.to_pylist(), default=str))
         return
     t = Table(header_style="bold")
-    for c in ("run_id", "kind", "status", "profile", "started_at", "duration_s", "n_inputs", "input_bytes",
-              "records_ok", "records_error", "n_findings", "shards_failed"):
-        t.add_column(c)
+    cols = [("run_id", "run"), ("kind", "kind"), ("status", "status"), ("profile", "profile"),
+            ("started_at", "started"), ("duration_s", "secs"), ("n_inputs", "inputs"), ("records_ok", "ok"),
+            ("records_error", "errors"), ("n_findings", "findings"), ("shards_failed", "failed")]
+    for _, header in cols:
+        t.add_column(header, no_wrap=header in ("run", "started"))
     for row in tbl.to_pylist():
-        t.add_row(*[("" if row[c] is None else str(row[c])) for c in (
-            "run_id", "kind", "status", "profile", "started_at", "duration_s", "n_inputs", "input_bytes",
-            "records_ok", "records_error", "n_findings", "shards_failed")])
+        t.add_row(*[("" if row[c] is None else str(row[c])) for c, _ in cols])
     console.print(t)
     if not tbl.num_rows:
         err_console.print("no runs in this store", highlight=False)
