@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._backend import make_launchers, resolve_backend  # noqa: F401  (make_launchers used by the kernel module)
+from ._backend import resolve_backend
 
 MIX_ADD = 0x9E3779B97F4A7C15
 MIX_MUL1 = 0xBF58476D1CE4E5B9

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ._backend import make_launchers, resolve_backend, triton_available
+from ._backend import resolve_backend, triton_available
 
 IGNORE_INDEX = -100
 DEFAULT_CHUNK_BYTES = 256 * 2**20  # float32 working set of the torch reference per chunk

@@ -202,6 +202,10 @@ def test_margin_and_rank_semantics():
     assert s.margin.tolist() == [0.0, 1.0, -1.0]
     lp, rank, mu, var = s  # a 4-tuple
     assert torch.equal(rank, s.rank) and set(s._asdict()) == {"logprob", "rank", "mean", "var", "margin"}
+    import pickle
+
+    back = pickle.loads(pickle.dumps(s))  # Ray ships results by pickling
+    assert len(back) == 4 and torch.equal(back.margin, s.margin) and torch.equal(back.rank, s.rank)
 
 
 def test_input_validation():
