@@ -442,3 +442,21 @@ def test_layout_for_directories_files_and_globs(tmp_path, secrets_profile):
     _write_jsonl(tmp_path / "in" / "b" / "x.jsonl", [b'{"text": "other"}'])
     with pytest.raises(RedactError, match="same output"):
         redact([str(tmp_path / "in" / "a" / "x.jsonl"), str(tmp_path / "in" / "b" / "x.jsonl")], tmp_path / "out2", secrets_profile)
+
+
+def test_patterns_and_secrets_overlap_end_to_end(tmp_path):
+    """Two real detectors that overlap (Presidio's IP recognizer inside the generic-secret value):
+    one merged replacement with the strictest policy, no fragment of either value left."""
+    value = "10.20.30.40-Kx9pQ2mZ7vB"
+    src = tmp_path / "in" / "a.jsonl"
+    _write_jsonl(src, [json.dumps({"text": f'cfg: password = "{value}" and mail bob.smith@example.com'}).encode()])
+    prof = load_profile(str(_profile(tmp_path, "  entities:\n    IP_ADDRESS: mask\n    GENERIC_SECRET: tag\n",
+                                     detectors="  patterns:\n    entities: [IP_ADDRESS, EMAIL_ADDRESS]\n  secrets: {}\n")))
+    rep = redact([str(src)], tmp_path / "out", prof)
+    text = json.loads((tmp_path / "out" / "a.jsonl").read_text())["text"]
+    assert text == 'cfg: password = "<GENERIC_SECRET>" and mail <EMAIL_ADDRESS>'
+    for k in range(3, len(value) + 1):
+        for j in range(len(value) - k + 1):
+            assert value[j : j + k] not in text
+    assert rep.counts == {"EMAIL_ADDRESS": {"tag": 1}, "GENERIC_SECRET": {"tag": 1}}
+    assert rep.clean is True
