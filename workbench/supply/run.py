@@ -223,6 +223,7 @@ def scan_to_store(paths: Sequence[str | os.PathLike], store: Store, run_id: str 
     done_info = store.done_info(run_id)
     per_file: dict[str, dict] = {}
     counts = {"shards_done": 0, "shards_failed": 0, "records_ok": 0, "records_error": 0, "findings": 0}
+    todo: dict[str, list[InputFile]] = {}
     for sid, shard in zip(shard_ids, shards):
         if sid in done_info:
             info = done_info[sid]
@@ -233,8 +234,10 @@ def scan_to_store(paths: Sequence[str | os.PathLike], store: Store, run_id: str 
             per_file.update(info.get("files", {}))
             for sev, n in info.get("severities", {}).items():
                 run.severities[sev] = run.severities.get(sev, 0) + n
-            continue
-        results = scan_paths([f.path for f in shard], policy, executor, workers, address, on_result=on_result)
+        else:
+            todo[sid] = shard
+
+    def write_shard(sid: str, results: list[FileResult]) -> None:
         store.write_table("findings", run_id, sid, findings_table(store, results))
         store.write_table("records", run_id, sid, records_table(results))
         files = {r.path: {"size": r.size, "mtime": r.mtime, "sha256": r.sha256, "format": r.format}
@@ -251,7 +254,23 @@ def scan_to_store(paths: Sequence[str | os.PathLike], store: Store, run_id: str 
         for k in ("records_ok", "records_error", "findings"):
             counts[k] += info[k]
         counts["shards_done"] += 1
-        run.results += results
+
+    # One executor for the whole run (one pool, one Ray session); a shard is written as soon as
+    # all of its files are back, in whatever order they finish.
+    shard_of = {f.path: sid for sid, shard in todo.items() for f in shard}
+    waiting: dict[str, dict[str, FileResult]] = {sid: {} for sid in todo}
+
+    def collect(r: FileResult) -> None:
+        sid = shard_of[r.path]
+        waiting[sid][r.path] = r
+        if len(waiting[sid]) == len(todo[sid]):
+            write_shard(sid, [waiting[sid][f.path] for f in todo[sid]])
+        if on_result:
+            on_result(r)
+
+    pending = [f.path for shard in todo.values() for f in shard]
+    if pending:
+        run.results = scan_paths(pending, policy, executor, workers, address, on_result=collect)
     for inp in manifest["inputs"]:
         inp.update(per_file.get(inp["uri"], {}))
     run.counts = counts
