@@ -60,7 +60,7 @@ def make_inputs(n: int, v: int, dtype: torch.dtype, device: str, seed: int = 0):
     return logits, targets
 
 
-def variant_fn(name: str, chunk_mb: int, block_v: int | None = None, num_warps: int | None = None):
+def variant_fn(name: str, chunk_mb: int, block_v: int | None = None, num_warps: int | None = None, prefetch: bool = True):
     from workbench.kernels import token_stats, token_stats_torch
 
     if name == "naive":
@@ -72,7 +72,7 @@ def variant_fn(name: str, chunk_mb: int, block_v: int | None = None, num_warps: 
             return lambda z, t: token_stats(z, t, backend="triton", block_v=block_v)
         from workbench.kernels._token_stats_triton import launch
 
-        return lambda z, t: launch(z, t, -100, block_v, num_warps)
+        return lambda z, t: launch(z, t, -100, block_v, num_warps, prefetch)
     raise KeyError(name)
 
 
@@ -192,15 +192,16 @@ def bench_cuda(args) -> tuple[list[dict], dict]:
     bw = copy_bandwidth()
     info = {"gpu": dev, "copy_bandwidth_GBps": bw / 1e9}
     rows = []
-    configs = [("triton", None, None), ("torch", None, None), ("naive", None, None)]
+    configs = [("triton", None, None, True), ("torch", None, None, True), ("naive", None, None, True)]
     if args.sweep:
-        configs += [("triton", bv, nw) for bv, nw in [(1024, 4), (2048, 4), (2048, 8), (4096, 8), (4096, 16), (8192, 16)]]
+        configs += [("triton", bv, nw, pf) for bv, nw in [(1024, 4), (2048, 4), (2048, 8), (4096, 8), (4096, 16), (8192, 16)]
+                    for pf in (True, False)]
     for v in args.vocab:
         logits, targets = make_inputs(args.rows, v, DTYPES[args.dtype], "cuda")
         logit_bytes = logits.numel() * logits.element_size()
         ref = variant_fn("torch", args.chunk_mb)(logits, targets)
-        for name, bv, nw in configs:
-            fn = variant_fn(name, args.chunk_mb, bv, nw)
+        for name, bv, nw, pf in configs:
+            fn = variant_fn(name, args.chunk_mb, bv, nw, pf)
             torch.cuda.empty_cache()
             base = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
@@ -213,7 +214,7 @@ def bench_cuda(args) -> tuple[list[dict], dict]:
             peak = torch.cuda.max_memory_allocated() - base
             med = statistics.median(times)
             row = {
-                "op": "token_stats", "variant": name if bv is None else f"triton[block_v={bv},warps={nw}]",
+                "op": "token_stats", "variant": name if bv is None else f"triton[block_v={bv},warps={nw},prefetch={int(pf)}]",
                 "device": dev, "rows": args.rows, "vocab": v, "dtype": args.dtype, "median_s": med,
                 "peak_extra_MiB": peak / 2**20, "tokens_per_s": args.rows / med,
                 "read_GBps": logit_bytes / med / 1e9, "fraction_of_copy_bw": logit_bytes / med / bw,

@@ -33,6 +33,7 @@ def _token_stats_kernel(
     stride_row,
     ignore_index,
     BLOCK_V: tl.constexpr,
+    PREFETCH: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     tgt = tl.load(t_ptr + row)
@@ -56,20 +57,27 @@ def _token_stats_kernel(
         b_acc = tl.zeros((BLOCK_V,), tl.float32)
         best_acc = tl.full((BLOCK_V,), neg_inf, tl.float32)
         above_acc = tl.zeros((BLOCK_V,), tl.int32)
+        if PREFETCH:
+            z_next = tl.load(base + cols, mask=cols < V, other=neg_inf)
         for start in range(0, V, BLOCK_V):
             idx = start + cols
-            z = tl.load(base + idx, mask=idx < V, other=neg_inf).to(tl.float32)
+            if PREFETCH:
+                # issue the next tile's load before working on this one (manual double buffering)
+                z = z_next.to(tl.float32)
+                z_next = tl.load(base + BLOCK_V + idx, mask=BLOCK_V + idx < V, other=neg_inf)
+            else:
+                z = tl.load(base + idx, mask=idx < V, other=neg_inf).to(tl.float32)
             above_acc += (z > zt).to(tl.int32)
             best_acc = tl.maximum(best_acc, tl.where(idx == tgt, neg_inf, z))
             m_new = tl.maximum(m, tl.max(z, axis=0))
-            # rescale the running sums to the new maximum (all sums are 0 while m == -inf);
-            # written so that no lane computes inf - inf or 0 * inf, even where it is discarded
-            seen = m > neg_inf
-            delta = tl.where(seen, m, 0.0) - tl.where(seen, m_new, 0.0)
-            scale = tl.exp(delta)
-            b_acc = scale * (b_acc + (2.0 * delta) * a_acc + (delta * delta) * s_acc)
-            a_acc = scale * (a_acc + delta * s_acc)
-            s_acc = scale * s_acc
+            # rescale the running sums to a new maximum; all sums are still 0 while m == -inf,
+            # and the maximum stops moving after the first tiles, so this branch is rare
+            if (m_new > m) & (m > neg_inf):
+                delta = m - m_new
+                scale = tl.exp(delta)
+                b_acc = scale * (b_acc + (2.0 * delta) * a_acc + (delta * delta) * s_acc)
+                a_acc = scale * (a_acc + delta * s_acc)
+                s_acc = scale * s_acc
             live = z > neg_inf
             d = tl.where(live, z, 0.0) - tl.where(live, m_new, 0.0)
             e = tl.where(live, tl.exp(d), 0.0)
@@ -99,16 +107,25 @@ def default_block_v(V: int, device: torch.device) -> int:
     if device.type != "cuda":
         # interpreter: each tile is one numpy step, so bigger tiles are faster; keep them moderate
         return min(1024, triton.next_power_of_2(V))
-    return min(2048, max(128, triton.next_power_of_2(V)))
+    return min(1024, max(128, triton.next_power_of_2(V)))
 
 
 def default_num_warps(block_v: int) -> int:
-    # 8 elements per thread: ~80 registers on sm_90 (16 per thread needs ~170 and halves occupancy;
-    # measured with cuobjdump --dump-resource-usage on the sm_90 cubin, no GPU needed)
+    # 8 elements per thread. Registers on sm_90 (cuobjdump --dump-resource-usage of the compiled cubin,
+    # no GPU needed): 1024 x 4 warps with prefetch 96, i.e. 5 CTAs = 10 tiles (20 KB of bf16) in flight
+    # per SM; 2048 x 8 warps 100 (2 CTAs, 16 KB); 16 elements per thread needs ~180 and 1 CTA.
+    # Unmeasured on a GPU yet: `bench_kernels.py --device cuda --sweep` times the alternatives.
     return max(1, min(16, block_v // 256))
 
 
-def launch(z3: torch.Tensor, t: torch.Tensor, ignore_index: int, block_v: int | None, num_warps: int | None = None):
+def launch(
+    z3: torch.Tensor,
+    t: torch.Tensor,
+    ignore_index: int,
+    block_v: int | None,
+    num_warps: int | None = None,
+    prefetch: bool = True,
+):
     """Run the kernel on ``[outer, inner, V]`` logits (last dim contiguous; see ``token_stats._as_3d``)
     and ``[outer * inner]`` int64 targets. A 2-D ``[N, V]`` tensor is taken as ``[1, N, V]``."""
     if z3.dim() == 2:
@@ -133,6 +150,6 @@ def launch(z3: torch.Tensor, t: torch.Tensor, ignore_index: int, block_v: int | 
     kernel = _get_kernel(dev)
     kernel[(N,)](
         z3, t, lp, rank, mean, var, margin, V, Ti, z3.stride(0), z3.stride(1), ignore_index,
-        BLOCK_V=bv, num_warps=num_warps, enable_fp_fusion=True,
+        BLOCK_V=bv, PREFETCH=prefetch, num_warps=num_warps, enable_fp_fusion=True,
     )
     return lp, rank, mean, var, margin

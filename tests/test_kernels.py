@@ -303,14 +303,17 @@ if INTERP:
         assert_same_stats(k, r, f"[{kind} seed={gen.initial_seed()}]")
         assert_matches_naive(k, z, t, f"[{kind} seed={gen.initial_seed()}]", **_naive_tol(kind))
 
-    @pytest.mark.parametrize("block_v", [16, 64, 128])
-    def test_triton_token_stats_small_tiles(block_v, gen):
+    @pytest.mark.parametrize("block_v,prefetch", [(16, True), (64, False), (128, True)])
+    def test_triton_token_stats_small_tiles(block_v, prefetch, gen):
         # many tiles, the last one partial, and the running max changing between tiles
+        from workbench.kernels._token_stats_triton import launch
+
         V = 300 + int(torch.randint(0, 50, (1,), generator=gen))
         z = torch.randn(5, V, generator=gen) * 4 + torch.linspace(-20, 20, V)
+        z[3] = z[3].flip(0)  # and a row whose maximum comes first
         t = torch.randint(0, V, (5,), generator=gen)
         t[2] = IGNORE_INDEX
-        k = token_stats(z, t, backend="triton", block_v=block_v)
+        k = type(token_stats(z[:1], t[:1]))(*launch(z, t, IGNORE_INDEX, block_v, prefetch=prefetch))
         assert_same_stats(k, token_stats(z, t, backend="torch"), f"[V={V} block={block_v} seed={gen.initial_seed()}]")
 
     def test_triton_token_stats_shifted_3d_view(gen):
@@ -369,10 +372,12 @@ else:
         target = GPUTarget("cuda", 90, 32)
         sig = {"z_ptr": logits_dtype, "t_ptr": "*i64", "lp_ptr": "*fp32", "rank_ptr": "*i64", "mean_ptr": "*fp32",
                "var_ptr": "*fp32", "margin_ptr": "*fp32", "V": "i32", "inner": "i32", "stride_outer": "i64", "stride_row": "i64", "ignore_index": "i32",
-               "BLOCK_V": "constexpr"}
-        src = ASTSource(JITFunction(_token_stats_triton._token_stats_kernel), sig, constexprs={"BLOCK_V": 2048})
-        k = triton.compile(src, target=target, options={"num_warps": 8, "enable_fp_fusion": True})
-        assert k.asm["cubin"] and "ex2.approx" in k.asm["ptx"]
+               "BLOCK_V": "constexpr", "PREFETCH": "constexpr"}
+        for prefetch in (True, False):
+            src = ASTSource(JITFunction(_token_stats_triton._token_stats_kernel), sig,
+                            constexprs={"BLOCK_V": 2048, "PREFETCH": prefetch})
+            k = triton.compile(src, target=target, options={"num_warps": 8, "enable_fp_fusion": True})
+            assert k.asm["cubin"] and "ex2.approx" in k.asm["ptx"]
         sig = {"ids_ptr": "*i64", "mask_ptr": "*i8", "out_ptr": "*i64", "valid_ptr": "*i8", "W": "i32", "n": "i32",
                "stride_ids": "i32", "stride_mask": "i32", "stride_out": "i32", "HAS_MASK": "constexpr", "BLOCK": "constexpr"}
         src = ASTSource(JITFunction(_ngram_triton._ngram_kernel), sig, constexprs={"HAS_MASK": logits_dtype == "*bf16", "BLOCK": 256})
