@@ -107,3 +107,13 @@ def test_progress_lines_when_not_a_tty(wb, sample_corpus, tmp_path):
     lines = [line for line in p.stderr.splitlines() if line.startswith("scan: ")]
     assert lines and "records" in lines[-1] and "MB/s" in lines[-1] and "ETA" in lines[-1]
     assert "\x1b[" not in p.stderr  # no terminal control codes in logs
+
+
+def test_store_inside_the_input_directory_is_not_scanned(wb, tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "a.jsonl").write_text('{"text": "mail me: ann@example.com"}\n')
+    for i in range(2):  # the second scan must not read the first scan's Parquet files
+        p = wb("scan", str(d), "--out", str(d / "store"), "--executor", "local", "--json")
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["records_ok"] == 1

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from workbench import __version__
 from workbench.config import ConfigError, Profile
 from workbench.corpus.fields import parse_path
-from workbench.corpus.plan import InputFile, Shard, expand, plan
+from workbench.corpus.plan import CorpusError, InputFile, Shard, expand, plan
 from workbench.pipeline.worker import ScanSettings, ShardWorker
 from workbench.store import Store, StoreError, check_run_id, new_run_id
 
@@ -86,9 +86,10 @@ def scan(
     store_matches = profile.store_matches if store_matches is None else store_matches
     files = expand(paths)
     store = Store(store_path)
-    for f in files:
-        if os.path.commonpath([f.uri, str(store.root)]) == str(store.root):
-            raise StoreError(f"input {f.uri} is inside the store {store.root}")
+    # a store inside an input directory must not scan its own files
+    files = [f for f in files if os.path.commonpath([f.uri, str(store.root)]) != str(store.root)]
+    if not files:
+        raise CorpusError(f"no input files outside the store {store.root}")
     ex = profile.execution
     config = {
         "profile": profile.name,
