@@ -272,7 +272,7 @@ def _run_ray(
         workers = max(1, min(by_cpu, by_gpu))
     workers = max(1, min(workers, len(shards)))
     Actor = ray.remote(ShardWorker).options(
-        num_cpus=ex.num_cpus, num_gpus=ex.num_gpus, max_restarts=ex.max_retries, max_task_retries=0
+        num_cpus=ex.num_cpus, num_gpus=ex.num_gpus, max_restarts=0, max_task_retries=0
     )
     pool = [Actor.remote(settings) for _ in range(workers)]
     pending = list(reversed(shards))
@@ -306,6 +306,7 @@ def _run_ray(
                 failed[shard.shard_id] = _describe(e.cause if hasattr(e, "cause") and e.cause else e)
             if isinstance(e, ray.exceptions.RayActorError):
                 actor = Actor.remote(settings)  # replace a dead worker
+                pool.append(actor)
         else:
             if progress:
                 progress({"records": info["records_ok"] + info["records_error"], "bytes": info["bytes"],
