@@ -460,3 +460,14 @@ def test_patterns_and_secrets_overlap_end_to_end(tmp_path):
             assert value[j : j + k] not in text
     assert rep.counts == {"EMAIL_ADDRESS": {"tag": 1}, "GENERIC_SECRET": {"tag": 1}}
     assert rep.clean is True
+
+
+def test_from_run_without_profile_uses_the_runs_redact_policies(tmp_path):
+    src = tmp_path / "in" / "a.jsonl"
+    _write_jsonl(src, [json.dumps({"text": f"k {GH[0]} pw https://u:Zq9xW3vB7nM2@h.test/x"}).encode()])
+    prof_path = _profile(tmp_path, "  entities:\n    PASSWORD: mask\n")
+    store = tmp_path / "store"
+    _scan([src], store, load_profile(str(prof_path)), run_id="r1")
+    redact([str(src)], tmp_path / "out", None, from_run=f"{store}:r1")
+    text = json.loads((tmp_path / "out" / "a.jsonl").read_text())["text"]
+    assert text == "k <GITHUB_TOKEN> pw https://u:************@h.test/x"

@@ -337,7 +337,8 @@ def redact_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for the cleaned copy (same layout; not inside an input)."),
     profile: Optional[str] = typer.Option(
         None, "--profile", "-p",
-        help="Profile (detectors, fields, `redact:` policies). Default: pii-default; with --from-run only its `redact:` policies are used."),
+        help="Profile (detectors, fields, `redact:` policies). Default: pii-default; with --from-run the run's "
+             "profile, and only its `redact:` policies are used."),
     from_run: Optional[str] = typer.Option(
         None, "--from-run", help="STORE:RUN_ID: reuse the findings of an earlier scan instead of detecting again."),
     store: Optional[str] = typer.Option(
@@ -365,7 +366,7 @@ def redact_cmd(
     from workbench.redact import redact, write_report
 
     try:
-        prof = load_profile(profile or "pii-default")
+        prof = load_profile(profile) if profile else (None if from_run else load_profile("pii-default"))
         result = redact(
             [str(p) for p in paths], out, prof, from_run=from_run, key_store=store, fields=field,
             id_field=id_field, verify=verify, force=force,

@@ -773,6 +773,21 @@ def _load_run(store_path: str, run_id: str, files: list[InputFile]) -> tuple[Sto
     return store, manifest
 
 
+def _run_policy(cfg: dict[str, Any]) -> RedactPolicy:
+    """The `redact:` policies of the profile a run was made with (tags if it cannot be loaded)."""
+    from workbench.config import load_profile
+
+    for ref in (cfg.get("profile_source"), cfg.get("profile")):
+        if not ref:
+            continue
+        try:
+            return RedactPolicy.from_profile(load_profile(ref))
+        except ConfigError:
+            continue
+    log.warning("the run's profile cannot be loaded; redacting with the default policy (tag)")
+    return RedactPolicy()
+
+
 def _check_out_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise RedactError(f"--out {out_dir} exists and is not a directory")
@@ -794,10 +809,14 @@ def redact(
     policy: RedactPolicy | None = None,
     progress: Callable[[FileReport], None] | None = None,
 ) -> RedactReport:
-    """Write a redacted copy of `paths` under `out_dir`. Raises RedactError/CorpusError/ConfigError/StoreError."""
+    """Write a redacted copy of `paths` under `out_dir`. Raises RedactError/CorpusError/ConfigError/StoreError.
+
+    Policies: `policy`, else the profile's `redact:` section, else (with `from_run`) the `redact:` section of
+    the profile the run was made with. Detectors: the profile's, or with `from_run` the run's findings.
+    """
     t0 = time.perf_counter()
-    if policy is None:
-        policy = RedactPolicy.from_profile(profile) if profile is not None else RedactPolicy()
+    if policy is None and profile is not None:
+        policy = RedactPolicy.from_profile(profile)
     out = Path(out_dir).expanduser().resolve()
     targets = plan_outputs(paths, out)
     _check_out_dir(out, force)
@@ -816,6 +835,8 @@ def redact(
         if id_field and id_field != cfg.get("id_field"):
             raise RedactError(f"run {run_id} used --id-field {cfg.get('id_field')!r}; redact with the same (omit --id-field)")
         id_field = cfg.get("id_field")
+        if policy is None:
+            policy = _run_policy(cfg)
         run_source = RunSource(store, run_id, manifest)
         key = store.key
         source = f"run:{store.root}:{run_id}"
@@ -828,6 +849,7 @@ def redact(
         key = Store(key_store).key if key_store else None
         source = f"detect:{profile.name}"
         detectors_cfg = profile.detectors
+    assert policy is not None
     for fp in fields:
         try:
             parse_path(fp)
