@@ -160,8 +160,7 @@ def _timed(fn, repeats: int) -> float:
 
 
 def speed(folder: Path, size_gb: float, repeats: int) -> tuple[str, dict]:
-    from workbench.store import Store
-    from workbench.supply.run import scan_paths, scan_to_store
+    from workbench.supply.run import scan_paths
 
     files = make_checkpoint_folder(folder, size_gb)
     total = sum(p.stat().st_size for p in files)

@@ -30,7 +30,7 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_container_depth: int = Field(4, ge=1, le=16)
-    max_decompressed_bytes: int = Field(4 << 30, ge=1 << 10)
+    max_decompressed_bytes: int = Field(2 << 30, ge=1 << 10)
     crc_check_max_bytes: int = Field(64 << 20, ge=0)
     safetensors_max_header_bytes: int = Field(100_000_000, ge=1024)
     gguf_max_string_bytes: int = Field(64 << 20, ge=1024)

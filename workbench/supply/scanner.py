@@ -446,7 +446,6 @@ class _Scan:
         if not isinstance(shape, tuple) or not all(type(x) is int and x >= 0 for x in shape):
             return bad(".npy shape is not a tuple of non-negative ints", hstart, hstart + hlen)
         try:
-            import numpy as np
             from numpy.lib.format import descr_to_dtype
 
             dtype = descr_to_dtype(d["descr"])
