@@ -471,3 +471,45 @@ def test_from_run_without_profile_uses_the_runs_redact_policies(tmp_path):
     redact([str(src)], tmp_path / "out", None, from_run=f"{store}:r1")
     text = json.loads((tmp_path / "out" / "a.jsonl").read_text())["text"]
     assert text == "k <GITHUB_TOKEN> pw https://u:************@h.test/x"
+
+
+class LabelDetector(OverlapDetector):
+    """Test detector: a whole-text label (like the classifiers) on texts containing 'awful'."""
+
+    name = "label"
+
+    def __call__(self, texts):
+        return [[Span("TOXIC", 0, len(t), 0.9, "label", extra={"scope": "text"})] if "awful" in t else [] for t in texts]
+
+
+@pytest.mark.parametrize("policy, kept", [("drop", [0, 2]), ("tag", [0, 1, 2])])
+def test_whole_text_labels_replace_nothing_and_drop_only_by_policy(tmp_path, monkeypatch, policy, kept):
+    from workbench.detectors import registry
+
+    monkeypatch.setitem(registry.DETECTORS, "label", f"{__name__}:LabelDetector")
+    src = tmp_path / "in" / "a.jsonl"
+    rows = [{"id": 0, "text": f"fine {GH[0]}"}, {"id": 1, "text": f"awful words {GH[1]}"}, {"id": 2, "text": "ok"}]
+    _write_jsonl(src, [json.dumps(r).encode() for r in rows])
+    prof = load_profile(str(_profile(tmp_path, f"  entities:\n    TOXIC: {policy}\n", detectors="  label: {}\n  secrets: {}\n")))
+    rep = redact([str(src)], tmp_path / "out", prof)
+    out = [json.loads(x) for x in (tmp_path / "out" / "a.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in out] == kept
+    if policy == "tag":
+        assert out[1]["text"] == "awful words <GITHUB_TOKEN>"  # the label replaced nothing
+    assert rep.labels == {"TOXIC": 1}
+    assert rep.records_dropped == (1 if policy == "drop" else 0)
+
+
+def test_whole_text_labels_from_a_run(tmp_path, monkeypatch):
+    from workbench.detectors import registry
+
+    monkeypatch.setitem(registry.DETECTORS, "label", f"{__name__}:LabelDetector")
+    src = tmp_path / "in" / "a.jsonl"
+    rows = [{"id": 0, "text": f"fine {GH[0]}"}, {"id": 1, "text": f"awful words {GH[1]}"}]
+    _write_jsonl(src, [json.dumps(r).encode() for r in rows])
+    prof = load_profile(str(_profile(tmp_path, "  entities:\n    TOXIC: drop\n", detectors="  label: {}\n  secrets: {}\n")))
+    _scan([src], tmp_path / "store", prof, run_id="r1")
+    rep = redact([str(src)], tmp_path / "out", prof, from_run=f"{tmp_path / 'store'}:r1")
+    out = [json.loads(x) for x in (tmp_path / "out" / "a.jsonl").read_text().splitlines()]
+    assert out == [{"id": 0, "text": "fine <GITHUB_TOKEN>"}]
+    assert rep.redetected_fields == 0 and rep.counts["TOXIC"] == {"drop": 1}

@@ -62,6 +62,15 @@ _NO_LIMIT = 1 << 62  # rows are never skipped for size here: a row is redacted o
 _PSEUDONYM_DOMAIN = b"workbench-pseudonym\x00"
 
 
+def _is_label(extra: str | None) -> bool:
+    if not extra or "scope" not in extra:
+        return False
+    try:
+        return json.loads(extra).get("scope") == "text"
+    except (ValueError, AttributeError):
+        return False
+
+
 class RedactError(Exception):
     """A redaction that cannot start (bad output dir, stale run, missing key): one clear line."""
 
@@ -248,19 +257,23 @@ class RunSource:
             self._redetect = DetectSource(self.config.get("detectors") or {})
         return self._redetect
 
-    def findings_for(self, uri: str) -> tuple[dict[tuple[str, str], list[tuple[int, int, str, str]]], set[str]]:
-        """(record_id, field) -> [(start, end, entity, match_hash)], and record ids the run had as errors."""
+    def findings_for(self, uri: str) -> tuple[dict[tuple[str, str], list[tuple[int, int, str, str | None]]], set[str]]:
+        """(record_id, field) -> [(start, end, entity, match_hash)], and record ids the run had as errors.
+
+        Whole-text labels (classifier findings, `extra.scope == "text"`) come with match_hash None.
+        """
         import pyarrow.dataset as ds
 
-        out: dict[tuple[str, str], list[tuple[int, int, str, str]]] = defaultdict(list)
+        out: dict[tuple[str, str], list[tuple[int, int, str, str | None]]] = defaultdict(list)
         files = self.store.shard_files("findings", self.run_id)
         if files:
             t = ds.dataset([str(f) for f in files], format="parquet").to_table(
-                columns=["record_id", "field", "entity_type", "start", "end", "match_hash"],
+                columns=["record_id", "field", "entity_type", "start", "end", "match_hash", "extra"],
                 filter=ds.field("source_uri") == uri,
             )
             for r in t.to_pylist():
-                out[(r["record_id"], r["field"])].append((r["start"], r["end"], r["entity_type"], r["match_hash"]))
+                h = None if _is_label(r["extra"]) else r["match_hash"]
+                out[(r["record_id"], r["field"])].append((r["start"], r["end"], r["entity_type"], h))
         errors: set[str] = set()
         rfiles = self.store.shard_files("records", self.run_id)
         if rfiles:
@@ -297,6 +310,7 @@ class RedactReport:
     files: list[FileReport] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # entity -> policy -> replaced spans
     records_dropped: int = 0
+    labels: dict[str, int] = field(default_factory=dict)  # whole-text labels (classifiers): records, nothing replaced
     stale_findings: int = 0
     redetected_fields: int = 0
     remaining: dict[str, int] | None = None  # re-scan of the output: entity -> findings left
@@ -481,6 +495,7 @@ class Redactor:
         self.replacer = Replacer(policy, key)
         self.batch_records = batch_records
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
+        self.labels: Counter[str] = Counter()  # whole-text labels seen (records), replaced nothing
         self._run_findings: dict[tuple[str, str], list[tuple[int, int, str, str]]] = {}
         self._run_errors: set[str] = set()
         if any(p == "pseudonym" for p in [policy.default, *policy.entities.values()]) and key is None:
@@ -496,7 +511,11 @@ class Redactor:
                     out.append((fv.name, fv.text))
         return out
 
-    def _spans(self, uri: str, rows: list[Row], fmt: str) -> dict[FieldKey, list[tuple[int, int, str]]]:
+    def _spans(
+        self, uri: str, rows: list[Row], fmt: str
+    ) -> tuple[dict[FieldKey, list[tuple[int, int, str]]], dict[int, set[str]]]:
+        """Character spans to replace per (row, field), and whole-text labels per row."""
+        labels: dict[int, set[str]] = defaultdict(set)
         items: list[tuple[FieldKey, str, str]] = []  # (key, record id, text)
         for k, row in enumerate(rows):
             if row.value is None:
@@ -518,7 +537,9 @@ class Redactor:
                 ok = []
                 stale = False
                 for s, e, ent, h in found:
-                    if 0 <= s < e <= len(text) and rs.store.hash(text[s:e]) == h:
+                    if h is None:
+                        labels[key[0]].add(ent)
+                    elif 0 <= s < e <= len(text) and rs.store.hash(text[s:e]) == h:
                         ok.append((s, e, ent))
                     else:
                         stale = True
@@ -533,12 +554,15 @@ class Redactor:
                 self.run_source.redetected_fields += len(to_detect)
             detected = source.detect([t for _, t in to_detect])  # type: ignore[union-attr]
             for (key, _), sp in zip(to_detect, detected):
-                if sp:
-                    spans[key] = [(s.start, s.end, s.entity_type) for s in sp]
-        return spans
+                for x in sp:
+                    if x.extra and x.extra.get("scope") == "text":
+                        labels[key[0]].add(x.entity_type)
+                    else:
+                        spans.setdefault(key, []).append((x.start, x.end, x.entity_type))
+        return spans, labels
 
     def _outcomes(self, uri: str, rows: list[Row], fmt: str) -> list[_Outcome]:
-        spans = self._spans(uri, rows, fmt)
+        spans, labels = self._spans(uri, rows, fmt)
         by_row: dict[int, dict[str, list[tuple[int, int, str]]]] = defaultdict(dict)
         for (k, name), sp in spans.items():
             by_row[k][name] = sp
@@ -546,6 +570,15 @@ class Redactor:
         for k, row in enumerate(rows):
             if row.value is None:
                 out.append(_Outcome("unparsed"))
+                continue
+            # whole-text labels (classifiers) replace no characters; a `drop` policy drops the record
+            dropping = sorted(e for e in labels.get(k, ()) if self.policy.policy_for(e) == "drop")
+            for e in labels.get(k, ()):
+                self.labels[e] += 1
+            if dropping:
+                for e in dropping:
+                    self.counts[e]["drop"] += 1
+                out.append(_Outcome("dropped"))
                 continue
             fields = by_row.get(k)
             if not fields:
@@ -866,6 +899,7 @@ def redact(
             progress(rep)
     report.counts = {e: dict(c) for e, c in sorted(redactor.counts.items())}
     report.records_dropped = sum(f.dropped for f in report.files)
+    report.labels = dict(sorted(redactor.labels.items()))
     if run_source is not None:
         report.stale_findings = run_source.stale_findings
         report.redetected_fields = run_source.redetected_fields
