@@ -222,6 +222,8 @@ def test_input_validation():
         token_stats(z, torch.tensor([0, 1, 2]), backend="cuda-please")
     empty = token_stats(torch.randn(0, 10), torch.zeros(0, dtype=torch.long))
     assert empty.logprob.shape == (0,)
+    one_token_seqs = token_stats(torch.randn(3, 1, 10)[:, :-1], torch.zeros(3, 0, dtype=torch.long))
+    assert one_token_seqs.rank.shape == (3, 0) and one_token_seqs.margin.shape == (3, 0)
 
 
 def test_backend_resolution(monkeypatch):
