@@ -513,3 +513,18 @@ def test_whole_text_labels_from_a_run(tmp_path, monkeypatch):
     out = [json.loads(x) for x in (tmp_path / "out" / "a.jsonl").read_text().splitlines()]
     assert out == [{"id": 0, "text": "fine <GITHUB_TOKEN>"}]
     assert rep.redetected_fields == 0 and rep.counts["TOXIC"] == {"drop": 1}
+
+
+def test_cli_exit_code_when_part_of_the_input_is_unreadable(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    src = tmp_path / "in" / "t.jsonl.gz"
+    src.parent.mkdir(parents=True)
+    full = gzip.compress(b"\n".join(json.dumps({"text": f"row {i} " + "y" * 300}).encode() for i in range(300)) + b"\n")
+    src.write_bytes(full[: len(full) // 2])
+    r = CliRunner().invoke(app, ["redact", str(src), "--out", str(tmp_path / "out"), "--profile", str(_profile(tmp_path))])
+    assert r.exit_code == 1
+    assert "could not be copied" in r.output and "Traceback" not in r.output
+    assert (tmp_path / "out" / "t.jsonl.gz").exists()

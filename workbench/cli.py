@@ -388,7 +388,6 @@ def redact_cmd(
                 t.add_row(ent, pol, str(n), left)
         console.print(t)
         unparsed = sum(len(f.unparsed) for f in result.files)
-        lost = sum(len(f.lost) for f in result.files)
         console.print(
             f"{len(result.files)} files, {result.rows_in} rows in, {result.rows_out} rows out "
             f"({result.records_dropped} dropped by policy, {sum(f.modified for f in result.files)} modified, "
@@ -398,9 +397,10 @@ def redact_cmd(
         if unparsed:
             err_console.print(f"[yellow]warning:[/] {unparsed} row(s) could not be parsed and were copied unchanged "
                               f"(not redacted); see the report", highlight=False)
-        if lost:
-            err_console.print(f"[yellow]warning:[/] {lost} unreadable remainder(s) (truncated or corrupt streams) "
-                              f"could not be copied; see the report", highlight=False)
+    lost = sum(len(f.lost) for f in result.files)
+    if lost:
+        fail(f"{lost} unreadable remainder(s) of the input (truncated or corrupt gzip/zstd streams) could not be "
+             f"copied: the output holds every row before each break; see the report", code=1)
     if result.clean is False:
         left = {e: n for e, n in (result.remaining or {}).items() if n and e in result.counts}
         fail(f"the re-scan still finds redacted types in the output: {left}", code=1)

@@ -51,7 +51,7 @@ from workbench.corpus.formats import Row, iter_rows, open_binary
 from workbench.corpus.plan import CorpusError, InputFile, Shard, expand, plan
 from workbench.corpus.records import record_id
 from workbench.detectors.base import Span
-from workbench.store import Store, StoreError
+from workbench.store import Store
 
 log = logging.getLogger(__name__)
 
