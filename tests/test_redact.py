@@ -528,3 +528,16 @@ def test_cli_exit_code_when_part_of_the_input_is_unreadable(tmp_path):
     assert r.exit_code == 1
     assert "could not be copied" in r.output and "Traceback" not in r.output
     assert (tmp_path / "out" / "t.jsonl.gz").exists()
+
+
+def test_unreadable_files_are_copied_unchanged_and_reported(tmp_path, secrets_profile):
+    (tmp_path / "in").mkdir()
+    bad_pq = tmp_path / "in" / "broken.parquet"
+    bad_pq.write_bytes(b"PAR1 this is not parquet " + GH[0].encode())
+    binary = tmp_path / "in" / "blob.jsonl"
+    binary.write_bytes(b'{"text": "x"}\n\x00\x01\x02 ' + GH[1].encode() + b"\n")
+    rep = redact([str(tmp_path / "in")], tmp_path / "out", secrets_profile)
+    assert (tmp_path / "out" / "broken.parquet").read_bytes() == bad_pq.read_bytes()
+    assert (tmp_path / "out" / "blob.jsonl").read_bytes() == binary.read_bytes()
+    errors = {Path(f.input).name: [u["error"] for u in f.unparsed] for f in rep.files}
+    assert "unreadable Parquet" in errors["broken.parquet"][0] and "binary" in errors["blob.jsonl"][0]

@@ -271,3 +271,12 @@ def test_builtin_rules_cover_the_issue_list():
     } <= entities
     placeholders = ["EXAMPLE", "xxxx", "<token>", "${VAR}", "your_api_key_here"]
     assert all(any(a.search(p) for a in allow) for p in placeholders)
+
+
+def test_without_hyperscan_the_results_are_the_same(monkeypatch, cases, results):
+    monkeypatch.setitem(sys.modules, "hyperscan", None)  # `import hyperscan` raises ImportError
+    det = SecretsDetector()
+    assert det.ruleset._db is None
+    sample = cases[::7]
+    expected = [results[i] for i in range(0, len(cases), 7)]
+    assert det([c["text"] for c in sample]) == expected

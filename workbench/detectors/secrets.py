@@ -256,8 +256,12 @@ class RuleSet:
         self._build_hyperscan()
 
     def _build_hyperscan(self) -> None:
-        import hyperscan
-
+        try:
+            import hyperscan
+        except ImportError:  # no wheel for this platform: correct results, Python `re` speed
+            log.warning("hyperscan is not installed: the secrets detector runs every rule with Python re (slow)")
+            self.always = list(range(len(self.rules)))
+            return
         self._db, self._pattern_rule, self.always = _compile_database(tuple(self.rules))
         if self._db is not None:
             self._scratch = hyperscan.Scratch(self._db)
