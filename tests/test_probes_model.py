@@ -133,8 +133,19 @@ def test_reference_ratio(probe_fixture):
 
 
 def _wb(*args, timeout=300):
+    """The real `workbench` console script in a subprocess."""
     env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
     return subprocess.run([WORKBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _wb_inproc(*args):
+    """The same CLI app in-process (saves a Python start per call)."""
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, list(args))
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 def test_cli_probe_query_resume_and_bad_records(probe_fixture, tmp_path):
@@ -147,7 +158,7 @@ def test_cli_probe_query_resume_and_bad_records(probe_fixture, tmp_path):
             "--run-id", "cli-run", "--min-k", "0.1"]
     p = _wb(*args)
     assert p.returncode == 0, p.stderr[-2000:]
-    q = _wb("query", str(store), "SELECT count(*) AS n, count(DISTINCT sample_id) AS d, "
+    q = _wb_inproc("query", str(store), "SELECT count(*) AS n, count(DISTINCT sample_id) AS d, "
             "count(*) FILTER (WHERE extra LIKE '%\"error\"%') AS e, min(min_k_fraction) AS k "
             "FROM probes WHERE run_id = 'cli-run'", "--format", "json")
     assert q.returncode == 0, q.stderr
@@ -159,9 +170,22 @@ def test_cli_probe_query_resume_and_bad_records(probe_fixture, tmp_path):
     shard = sorted((store / "runs" / "cli-run" / "done").iterdir())[1]
     shard.unlink()
     (store / "probes" / "run_id=cli-run" / f"{shard.name}.parquet").unlink()
-    p = _wb(*args)
+    p = _wb_inproc(*args)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "4 shards, 3 already done" in p.stderr
-    q = _wb("query", str(store), "SELECT count(*) AS n, count(DISTINCT sample_id) AS d FROM probes",
+    q = _wb_inproc("query", str(store), "SELECT count(*) AS n, count(DISTINCT sample_id) AS d FROM probes",
             "--format", "json")
     assert json.loads(q.stdout)[0] == {"n": 32, "d": 32}
+
+
+def test_runner_all_bad_samples_and_short_text(probe_fixture):
+    from workbench.probes import ProbeRunner, ProbeSettings, Sample, make_engine
+
+    eng = make_engine("hf", str(probe_fixture.trained))
+    runner = ProbeRunner(eng, ProbeSettings(probes=["scores", "extraction"], prefix_len=4, suffix_len=4))
+    table = runner([Sample("a", "", error="not valid JSON"), Sample("b", "", error="missing or empty 'text'")])
+    assert table.num_rows == 2 and table.column("loss").null_count == 2
+    assert all('"error"' in e for e in table.column("extra").to_pylist())
+    row = runner.rows([Sample("c", "Ba", label="member")])[0]  # scored (BOS), too short for extraction
+    assert row["loss"] is not None and row["extractable"] is None
+    assert "skipped" in json.loads(row["extra"])["extraction"]

@@ -181,8 +181,13 @@ def test_config_errors_are_one_line():
 
 
 def _run(*args):
-    return subprocess.run([WORKBENCH, *args], capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "COLUMNS": "200"})
+    """The real CLI app, in-process (the console script itself is exercised in test_probes_model)."""
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, list(args))
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 def test_cli_user_errors(tmp_path):

@@ -57,8 +57,9 @@ class ProbeRunner:
         ids = self.engine.encode(texts)
         lower_idx = [j for j, t in enumerate(texts) if t.lower() != t] if do_scores else []
         lower_ids = self.engine.encode([texts[j].lower() for j in lower_idx])
-        stats = self.engine.token_stats(ids + lower_ids, full_vocab=do_scores)
-        main, lower = stats[: len(ids)], dict(zip(lower_idx, stats[len(ids):]))
+        main = self.engine.token_stats(ids, full_vocab=do_scores)
+        # the lowercase pass only needs the loss: no full-vocabulary statistics
+        lower = dict(zip(lower_idx, self.engine.token_stats(lower_ids, full_vocab=False))) if lower_ids else {}
         off = self.engine.offset
         ref_loss: dict[int, float] = {}
         if do_scores and self.reference is not None:

@@ -88,10 +88,11 @@ def new_model(vocab_size: int, eos_id: int, n_layer: int = 2, n_embd: int = 128,
 
 
 def train(model, tokenizer, texts: list[str], epochs: int, batch_size: int = 32, lr: float = 3e-3,
-          seed: int = 0, max_seconds: float | None = None) -> dict:
+          seed: int = 0, max_seconds: float | None = None, device: str = "cpu") -> dict:
     """Plain next-token training on whole lines (`<eos> text <eos>`), padded per batch."""
     import torch
 
+    model.to(device)
     eos = tokenizer.eos_token_id
     encoded = [[eos] + tokenizer.encode(t) + [eos] for t in texts]
     g = torch.Generator().manual_seed(seed)
@@ -113,7 +114,7 @@ def train(model, tokenizer, texts: list[str], epochs: int, batch_size: int = 32,
                 ids[r, : len(row)] = torch.tensor(row)
                 labels[r, : len(row)] = torch.tensor(row)
                 mask[r, : len(row)] = 1
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -123,6 +124,7 @@ def train(model, tokenizer, texts: list[str], epochs: int, batch_size: int = 32,
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     model.eval()
+    model.to("cpu")
     return {"steps": step, "final_loss": loss_v, "seconds": time.perf_counter() - t0}
 
 
@@ -139,7 +141,8 @@ class Fixture:
 
 def build_fixture(root: str | Path, n_members: int = 200, n_nonmembers: int = 200, epochs: int = 30,
                   formats: tuple[str, ...] = DEFAULT_FORMATS, repeats: tuple[int, ...] = (1, 4, 16, 64),
-                  seed: int = 0, n_layer: int = 2, n_embd: int = 128, max_seconds: float | None = 90) -> Fixture:
+                  seed: int = 0, n_layer: int = 2, n_embd: int = 128, max_seconds: float | None = 90,
+                  device: str = "cpu", lr: float | None = None) -> Fixture:
     import torch
 
     root = Path(root)
@@ -164,7 +167,8 @@ def build_fixture(root: str | Path, n_members: int = 200, n_nonmembers: int = 20
     model = new_model(len(tok), tok.eos_token_id, n_layer=n_layer, n_embd=n_embd, seed=seed)
     model.save_pretrained(untrained_dir)
     train_texts = members + [x["text"] for x in planted]
-    stats = train(model, tok, train_texts, epochs=epochs, seed=seed, max_seconds=max_seconds)
+    stats = train(model, tok, train_texts, epochs=epochs, seed=seed, max_seconds=max_seconds, device=device,
+                  **({"lr": lr} if lr else {}))
     model.save_pretrained(trained_dir)
 
     rows = [{"id": f"member-{i:04d}", "text": t, "label": "member"} for i, t in enumerate(members)]

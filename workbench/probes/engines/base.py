@@ -80,6 +80,8 @@ class Engine:
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, BOS first when the tokenizer has one, cut at `max_length`."""
+        if not texts:
+            return []
         enc = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         out = [([self.bos_id] if self.bos_id is not None else []) + list(ids) for ids in enc]
         if self.max_length:

@@ -59,6 +59,8 @@ class VLLMEngine(Engine):
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
+        if not seqs:
+            return []
         full = full_vocab and self.vocab_size <= self.full_vocab_max
         if full_vocab and not full:
             log.warning("vLLM engine: vocabulary of %d > full_vocab_max=%d, Min-K%%++ left empty",
@@ -99,6 +101,8 @@ class VLLMEngine(Engine):
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
+        if not prefixes:
+            return []
         params = SamplingParams(temperature=0, max_tokens=max_new_tokens, ignore_eos=True, detokenize=False)
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prefixes], params,
                                  use_tqdm=False)
