@@ -621,7 +621,8 @@ def model_scan(
     out: str = typer.Option(..., "--out", "-o", help="Store directory to write findings, records and the manifest to."),
     run_id: str = typer.Option(None, "--run-id", help="Run id (default: a new one). Re-using one resumes the run."),
     config: str = typer.Option(None, "--config", "-c", help="Policy YAML (default: configs/model-scan.yaml)."),
-    workers: int = typer.Option(None, "--workers", "-j", help="Local worker processes (default: CPU count)."),
+    workers: int = typer.Option(None, "--workers", "-j", help="Local worker threads (default: CPU count; "
+                                "used once the input is over 64 MiB)."),
     use_ray: bool = typer.Option(False, "--ray", help="Run one Ray task per file (local Ray unless --address)."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (implies --ray), e.g. ray://head:10001."),
     fail_on: str = typer.Option("info", "--fail-on", help="Lowest severity that makes the exit code 1."),
@@ -666,7 +667,7 @@ def model_bom(
     paths: list[str] = typer.Argument(..., help="Files or directories to describe."),
     out: str = typer.Option(..., "--out", "-o", help="Where to write the CycloneDX 1.6 JSON BOM."),
     config: str = typer.Option(None, "--config", "-c", help="Policy YAML (default: configs/model-scan.yaml)."),
-    workers: int = typer.Option(None, "--workers", "-j", help="Local worker processes (default: CPU count)."),
+    workers: int = typer.Option(None, "--workers", "-j", help="Local worker threads (default: CPU count)."),
     use_ray: bool = typer.Option(False, "--ray", help="Run one Ray task per file."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (implies --ray)."),
 ) -> None:
