@@ -133,13 +133,14 @@ def test_walk_inputs_names_and_symlinked_files(tmp_path):
     assert [i.name for i in inputs] == ["rev1/model.pkl"]
 
 
-def test_local_process_pool_matches_serial(dirs):
+def test_local_pools_match_serial(dirs):
     _, _, mal, _ = dirs
     files = [i.path for i in walk_inputs([mal])]
     serial = scan_paths(files, executor="serial")
-    pooled = scan_paths(files, executor="process", workers=2)
-    assert _kinds(serial) == _kinds(pooled)
-    assert [r.sha256 for r in serial] == [r.sha256 for r in pooled]
+    for executor in ("process", "thread"):
+        pooled = scan_paths(files, executor=executor, workers=2)
+        assert _kinds(serial) == _kinds(pooled)
+        assert [r.sha256 for r in serial] == [r.sha256 for r in pooled]
 
 
 def test_ray_tasks_match_serial(dirs):
