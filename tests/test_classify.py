@@ -191,3 +191,17 @@ def test_stream_matches_call(det):
     assert [[(s.entity_type, round(s.score, 5)) for s in x] for x in streamed] == \
         [[(s.entity_type, round(s.score, 5)) for s in x] for x in direct]
     assert np.mean([bool(x) for x in direct]) > 0.2
+
+
+@pytest.mark.gpu
+def test_gpu_matches_cpu(cls_model):
+    texts = [t for t, _ in tiny.cls_examples(200, seed=8, split="heldout")]
+    cpu = ClassifyDetector(ClassifyConfig(model=cls_model, device="cpu", threshold=0.0))(texts)
+    g1 = ClassifyDetector(ClassifyConfig(model=cls_model, device="cuda", dtype="float32", threshold=0.0,
+                                         max_batch=1))(texts)
+    gm = ClassifyDetector(ClassifyConfig(model=cls_model, device="cuda", dtype="float32", threshold=0.0))(texts)
+    for a, b, c in zip(cpu, g1, gm):
+        assert abs(a[0].score - b[0].score) < 1e-3 and abs(b[0].score - c[0].score) < 1e-4
+    bf = ClassifyDetector(ClassifyConfig(model=cls_model, device="cuda"))(texts)
+    ref = ClassifyDetector(ClassifyConfig(model=cls_model, device="cpu"))(texts)
+    assert sum(bool(a) == bool(b) for a, b in zip(bf, ref)) >= 0.95 * len(texts)

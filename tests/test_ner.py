@@ -320,3 +320,22 @@ def test_pii_full_profile_with_overlap_resolution(ner_model, monkeypatch):
             for b in spans:
                 if a is not b and a.start < b.end and b.start < a.end:
                     assert set(a.detector.split("+")) & set(b.detector.split("+"))
+
+
+@pytest.mark.gpu
+def test_gpu_matches_cpu_and_batch_size(ner_model):
+    data = tiny.ner_examples(200, seed=21, split="heldout")
+    texts = [t for t, _ in data] + [_long_text(20, seed=2)[0]]
+    key = lambda out: [[(s.entity_type, s.start, s.end) for s in x] for x in out]  # noqa: E731
+    cpu = NerDetector(NerConfig(model=ner_model, device="cpu", max_length=48, window_overlap=8))(texts)
+    g1 = NerDetector(NerConfig(model=ner_model, device="cuda", dtype="float32", max_length=48, window_overlap=8,
+                               max_batch=1))(texts)
+    gm = NerDetector(NerConfig(model=ner_model, device="cuda", dtype="float32", max_length=48, window_overlap=8))(texts)
+    assert key(g1) == key(gm) == key(cpu)
+    for a, b in zip(g1, gm):
+        assert all(abs(x.score - y.score) < 1e-4 for x, y in zip(a, b))
+    bf = NerDetector(NerConfig(model=ner_model, device="cuda", max_length=48, window_overlap=8))
+    assert bf.model.dtype in (torch.bfloat16, torch.float16)
+    got = {(i, *s) for i, x in enumerate(key(bf(texts))) for s in x}
+    ref = {(i, *s) for i, x in enumerate(key(cpu)) for s in x}
+    assert len(got & ref) >= 0.9 * len(ref | got)

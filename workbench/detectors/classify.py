@@ -75,7 +75,7 @@ class ClassifyConfig(Strict):
     max_length: int | None = Field(None, ge=4)
     window_overlap: int = Field(32, ge=0)
     window_aggregate: Literal["max", "mean"] = "max"
-    max_tokens: int | None = Field(None, ge=16, description="padded tokens per batch (default 65536 on CUDA, 8192 on CPU)")
+    max_tokens: int | None = Field(None, ge=16, description="padded tokens per batch (default 65536 on CUDA, 2048 on CPU)")
     max_batch: int = Field(1024, ge=1)
     injection_rules: bool | str = Field(False, description="also run the injection pattern rules (true or a rule file)")
     one_per_text: bool = Field(True, description="one finding per text (the best label); false: one per label passing")
@@ -125,7 +125,7 @@ class ClassifyDetector:
             lm.update({_norm_label(k): v for k, v in cfg.label_map.items()})
             self.entity_of = [self._entity(lab, lm) for lab in self.raw_labels]
             head = (lambda x: x.float().sigmoid()) if self.multi_label else (lambda x: x.float().softmax(-1))
-            max_tokens = cfg.max_tokens or (65536 if self.device.type == "cuda" else 8192)
+            max_tokens = cfg.max_tokens or (65536 if self.device.type == "cuda" else 2048)
             self.runner = BatchRunner(self.model, self.adapter, self.device, max_tokens=max_tokens,
                                       max_batch=cfg.max_batch, head=head)
 

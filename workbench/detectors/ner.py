@@ -84,7 +84,7 @@ class NerConfig(Strict):
     aggregation: Literal["first", "average", "max", "simple"] = "first"
     max_length: int | None = Field(None, ge=4, description="tokens per window incl. special tokens (default: the model's)")
     window_overlap: int = Field(64, ge=0, description="tokens shared by neighbouring windows")
-    max_tokens: int | None = Field(None, ge=16, description="padded tokens per batch (default 65536 on CUDA, 8192 on CPU)")
+    max_tokens: int | None = Field(None, ge=16, description="padded tokens per batch (default 65536 on CUDA, 2048 on CPU)")
     max_batch: int = Field(1024, ge=1, description="most windows per batch")
 
     @model_validator(mode="after")
@@ -203,7 +203,7 @@ class NerDetector:
         lm.update(cfg.label_map)
         self.label_map = lm
         self.entities = None if cfg.entities == "all" else set(cfg.entities)
-        max_tokens = cfg.max_tokens or (65536 if self.device.type == "cuda" else 8192)
+        max_tokens = cfg.max_tokens or (65536 if self.device.type == "cuda" else 2048)
         self.runner = BatchRunner(self.model, self.adapter, self.device, max_tokens=max_tokens,
                                   max_batch=cfg.max_batch, head=lambda x: x.float().softmax(-1))
 

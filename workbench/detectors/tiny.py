@@ -441,18 +441,34 @@ SHAPES = {
 
 
 def random_token_classifier(out_dir: str | Path, texts: Iterable[str], *, shape: str = "mini", vocab_size: int = 8000,
-                            seed: int = 0, labels: list[str] | None = None, max_positions: int = 512) -> Path:
-    """A randomly initialised BERT-shaped token classifier with a tokenizer trained on `texts`."""
+                            seed: int = 0, labels: list[str] | None = None, max_positions: int = 512,
+                            entity_rate: float = 0.08) -> Path:
+    """A randomly initialised BERT-shaped token classifier with a tokenizer trained on `texts`.
+
+    The classifier's bias for label O is set so that about `entity_rate` of the tokens of
+    `texts` are predicted as entities, as with a real model on real text (a random model
+    would otherwise tag every token, or none).
+    """
     import torch
     from transformers import BertForTokenClassification
 
     torch.manual_seed(seed)
     out = Path(out_dir)
+    texts = list(texts)
     tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
     tokenizer.model_max_length = max_positions
     hidden, layers, heads, inter = SHAPES[shape]
     model = BertForTokenClassification(_bert_config(len(tokenizer), labels or NER_LABELS, hidden, layers, heads,
                                                     inter, max_positions))
+    model.eval()
+    sample = texts[:64]
+    if sample:
+        enc = tokenizer(sample, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**enc).logits[enc["attention_mask"].bool()]
+        margin = logits[:, 1:].max(dim=1).values - logits[:, 0]
+        with torch.no_grad():
+            model.classifier.bias[0] += float(torch.quantile(margin, 1 - entity_rate))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
