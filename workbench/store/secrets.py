@@ -37,16 +37,21 @@ def keyed_hash(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
-def mask(value: str, keep: int = 2) -> str:
+def mask(value: str, keep: int = 2, max_len: int = 48) -> str:
     """Mask a value for display: at most `keep` leading and `keep` trailing characters stay.
 
     Separators (anything not alphanumeric, e.g. ``@ . - /`` and spaces) stay in place so the
     shape of the value is readable; every other character becomes ``*``. Short values keep
-    fewer characters (a quarter of their length on each side at most), so a preview never
-    gives away most of a value: ``john.doe@example.com`` -> ``jo**.***@*******.*om``.
+    fewer characters (an eighth of their alphanumerics on each side at most), so a preview
+    never gives away much of a value: ``john.doe@example.com`` -> ``jo**.***@*******.*om``,
+    an 8-character password keeps 1 + 1. Previews longer than `max_len` (a PEM block) keep
+    their two ends and state the length in the middle.
     """
     positions = [i for i, ch in enumerate(value) if ch.isalnum()]
     n = len(positions)
-    k = min(keep, n // 4)
+    k = min(keep, n // 8)
     shown = set(positions[:k]) | set(positions[n - k :] if k else [])
-    return "".join(ch if (i in shown or not ch.isalnum()) else "*" for i, ch in enumerate(value))
+    out = "".join(ch if (i in shown or not ch.isalnum()) else "*" for i, ch in enumerate(value))
+    if len(out) > max_len:
+        out = out[:20] + f"...({len(value)} chars)..." + out[-20:]
+    return out
