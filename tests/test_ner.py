@@ -339,3 +339,15 @@ def test_gpu_matches_cpu_and_batch_size(ner_model):
     got = {(i, *s) for i, x in enumerate(key(bf(texts))) for s in x}
     ref = {(i, *s) for i, x in enumerate(key(cpu)) for s in x}
     assert len(got & ref) >= 0.9 * len(ref | got)
+
+
+def test_flat_encoding_matches_tokenizer(det):
+    texts = ["I met   Łukasz\n\nin Zürich.", "", "🙂 ok", "a " * 50]
+    batch = det.adapter.encode_batch(texts)
+    assert batch.starts[0] == 0 and len(batch) == 4
+    for i, t in enumerate(texts):
+        ref = det.tokenizer(t, add_special_tokens=False, return_offsets_mapping=True)
+        enc = batch.text(i)
+        assert enc.ids.tolist() == ref["input_ids"]
+        assert [tuple(o) for o in enc.offsets.tolist()] == [tuple(o) for o in ref["offset_mapping"]]
+        assert enc.word_ids.tolist() == [w for w in ref.word_ids()]

@@ -22,6 +22,7 @@ import queue
 import re
 import threading
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -156,6 +157,28 @@ class Encoded:
         return len(self.ids)
 
 
+@dataclass
+class EncodedBatch:
+    """A batch of texts' tokens as flat arrays (no Python object per token or per text):
+    text i owns tokens [starts[i], starts[i+1]); word ids are per text."""
+
+    ids: np.ndarray       # [N] int64
+    offsets: np.ndarray   # [N, 2] int64, character offsets into the text
+    word_ids: np.ndarray  # [N] int64
+    starts: np.ndarray    # [T + 1] int64
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+    def text(self, i: int) -> Encoded:
+        a, b = int(self.starts[i]), int(self.starts[i + 1])
+        return Encoded(self.ids[a:b], self.offsets[a:b], self.word_ids[a:b])
+
+
 class TokenizerAdapter:
     """The fast tokenizer's Rust backend, with the model's special-token frame found once."""
 
@@ -184,17 +207,29 @@ class TokenizerAdapter:
     def n_special(self) -> int:
         return len(self.prefix) + len(self.suffix)
 
-    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+    def encode_batch(self, texts: Sequence[str]) -> EncodedBatch:
+        """Tokenize in Rust (parallel), then build flat numpy arrays without per-token Python objects."""
         encs = self.backend.encode_batch(list(texts), add_special_tokens=False)
-        out = []
-        for e in encs:
-            ids = np.asarray(e.ids, dtype=np.int64)
-            offs = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
-            wids = np.asarray([-1 if w is None else w for w in e.word_ids], dtype=np.int64)
-            if len(wids) and (wids < 0).any():  # tokens without a word: each its own word
-                wids = _fill_words(wids)
-            out.append(Encoded(ids, offs, wids))
-        return out
+        lens = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+        starts = np.zeros(len(encs) + 1, dtype=np.int64)
+        np.cumsum(lens, out=starts[1:])
+        n = int(starts[-1])
+        ids = np.fromiter(chain.from_iterable(e.ids for e in encs), dtype=np.int64, count=n)
+        offsets = np.fromiter(chain.from_iterable(chain.from_iterable(e.offsets for e in encs)),
+                              dtype=np.int64, count=2 * n).reshape(n, 2)
+        try:
+            wids = np.fromiter(chain.from_iterable(e.word_ids for e in encs), dtype=np.int64, count=n)
+        except TypeError:  # tokens without a word (None): each becomes its own word
+            parts = []
+            for e in encs:
+                w = np.asarray([-1 if x is None else x for x in e.word_ids], dtype=np.int64)
+                parts.append(_fill_words(w) if len(w) and (w < 0).any() else w)
+            wids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return EncodedBatch(ids, offsets, wids, starts)
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        batch = self.encode_batch(texts)
+        return [batch.text(i) for i in range(len(batch))]
 
 
 def _find_sub(seq: list[int], sub: list[int]) -> int:
@@ -270,23 +305,6 @@ def pack_by_tokens(lengths: Sequence[int], max_tokens: int, max_batch: int = 0,
     if cur:
         batches.append(cur)
     return batches
-
-
-def collate(seqs: Sequence[np.ndarray], pad_id: int, multiple: int = 1, pin: bool = False):
-    """Right-padded (input_ids, attention_mask) int64 tensors for a list of id arrays."""
-    import torch
-
-    width = max(len(s) for s in seqs)
-    width = -(-width // multiple) * multiple
-    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(seqs), width), dtype=np.int64)
-    for r, s in enumerate(seqs):
-        ids[r, :len(s)] = s
-        mask[r, :len(s)] = 1
-    t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
-    if pin:
-        t_ids, t_mask = t_ids.pin_memory(), t_mask.pin_memory()
-    return t_ids, t_mask
 
 
 _END = object()
@@ -368,30 +386,58 @@ def to_device(tensors: tuple, device) -> tuple:
 # --------------------------------------------------------------------------- windows -> model
 
 
-@dataclass(frozen=True)
-class Window:
-    """Tokens [ws, we) of text `text`; predictions for tokens [own_start, own_end) come from it."""
+@dataclass
+class Windows:
+    """Windows over an EncodedBatch, as arrays of global token indices: window k covers tokens
+    [ws[k], we[k]) of text text[k]; predictions for tokens [own_start[k], own_end[k]) come from it."""
 
-    text: int
-    ws: int
-    we: int
-    own_start: int
-    own_end: int
+    text: np.ndarray
+    ws: np.ndarray
+    we: np.ndarray
+    own_start: np.ndarray
+    own_end: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.text)
 
 
-def plan_windows(encoded: Sequence[Encoded], size: int, overlap: int) -> list[Window]:
-    out = []
-    for t, enc in enumerate(encoded):
-        for ws, we, os_, oe in token_windows(len(enc), size, overlap):
-            out.append(Window(t, ws, we, os_, oe))
-    return out
+def plan_windows(batch: EncodedBatch, size: int, overlap: int) -> Windows:
+    lens = batch.lengths
+    starts = batch.starts[:-1]
+    short = np.flatnonzero((lens > 0) & (lens <= size))  # the common case: one window per text
+    cols: list[list[int]] = [[], [], [], [], []]
+    for t in np.flatnonzero(lens > size).tolist():
+        base = int(starts[t])
+        for ws, we, os_, oe in token_windows(int(lens[t]), size, overlap):
+            for c, v in zip(cols, (t, base + ws, base + we, base + os_, base + oe)):
+                c.append(v)
+    text = np.concatenate([short, np.asarray(cols[0], dtype=np.int64)])
+    ws = np.concatenate([starts[short], np.asarray(cols[1], dtype=np.int64)])
+    we = np.concatenate([starts[short] + lens[short], np.asarray(cols[2], dtype=np.int64)])
+    os_ = np.concatenate([ws[: len(short)], np.asarray(cols[3], dtype=np.int64)])
+    oe = np.concatenate([we[: len(short)], np.asarray(cols[4], dtype=np.int64)])
+    order = np.lexsort((ws, text))
+    return Windows(text[order], ws[order], we[order], os_[order], oe[order])
+
+
+def owned_rows(win: Windows, idx: np.ndarray, n_prefix: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the windows `idx` of one batch: (batch row, column in the model output, global token)
+    of every owned token, so that `out[row, col]` is the prediction for token `tok`."""
+    os_, oe, ws = win.own_start[idx], win.own_end[idx], win.ws[idx]
+    cnt = oe - os_
+    rows = np.repeat(np.arange(len(idx)), cnt)
+    within = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    tok = os_[rows] + within
+    col = n_prefix + (os_ - ws)[rows] + within
+    return rows, col, tok
 
 
 class BatchRunner:
-    """Feeds windows to a model in token-budget batches; yields (windows, host array) per batch.
+    """Feeds windows to a model in token-budget batches; yields (window indices, host array).
 
     `head(logits)` turns the model's logits into what the caller needs (e.g. softmax in fp32);
-    it runs on the device inside `torch.inference_mode()`.
+    it runs on the device inside `torch.inference_mode()`. Tensors for the next batch are built
+    in a background thread while the model runs the current one.
     """
 
     def __init__(self, model, adapter: TokenizerAdapter, device, *, max_tokens: int, max_batch: int,
@@ -412,21 +458,43 @@ class BatchRunner:
             logits = self.model(input_ids=ids, attention_mask=mask).logits
             return self.head(logits)
 
-    def run(self, encoded: Sequence[Encoded], windows: Sequence[Window]) -> Iterator[tuple[list[Window], np.ndarray]]:
-        if not windows:
-            return
+    def collate(self, batch: EncodedBatch, win: Windows, idx: np.ndarray):
+        """Right-padded (input_ids, attention_mask) for windows `idx`, special tokens added."""
+        import torch
+
         a = self.adapter
-        pre = np.asarray(a.prefix, dtype=np.int64)
-        suf = np.asarray(a.suffix, dtype=np.int64)
-        lengths = [w.we - w.ws + a.n_special for w in windows]
+        npre, nsuf = len(a.prefix), len(a.suffix)
+        ws = win.ws[idx]
+        ln = win.we[idx] - ws
+        width_c = int(ln.max())
+        width = -(-(width_c + npre + nsuf) // self.multiple) * self.multiple
+        n = len(idx)
+        ids = np.full((n, width), a.pad_id, dtype=np.int64)
+        if npre:
+            ids[:, :npre] = a.prefix
+        cols = np.arange(width_c)
+        m = cols[None, :] < ln[:, None]
+        body = ids[:, npre:npre + width_c]
+        body[m] = batch.ids[(ws[:, None] + cols[None, :])[m]]
+        r = np.arange(n)
+        for j, t in enumerate(a.suffix):
+            ids[r, npre + ln + j] = t
+        mask = (np.arange(width)[None, :] < (ln + npre + nsuf)[:, None]).astype(np.int64)
+        t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
+        if self.device.type == "cuda":
+            t_ids, t_mask = t_ids.pin_memory(), t_mask.pin_memory()
+        return t_ids, t_mask
+
+    def run(self, batch: EncodedBatch, win: Windows) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if len(win) == 0:
+            return
+        lengths = (win.we - win.ws + self.adapter.n_special).tolist()
         batches = pack_by_tokens(lengths, self.max_tokens, self.max_batch, self.multiple)
-        pin = self.device.type == "cuda"
 
         def make():
             for b in batches:
-                ws = [windows[i] for i in b]
-                seqs = [np.concatenate([pre, encoded[w.text].ids[w.ws:w.we], suf]) for w in ws]
-                yield ws, collate(seqs, a.pad_id, self.multiple, pin)
+                idx = np.asarray(b, dtype=np.int64)
+                yield idx, self.collate(batch, win, idx)
 
-        for ws, out in run_pipelined(self._forward, prefetch(make(), depth=2), self.device):
-            yield ws, out.float().numpy()
+        for idx, out in run_pipelined(self._forward, prefetch(make(), depth=2), self.device):
+            yield idx, out.float().numpy()

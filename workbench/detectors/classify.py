@@ -33,7 +33,7 @@ from workbench.config import Strict
 from workbench.detectors.base import Span
 from workbench.detectors.batching import (
     BatchRunner,
-    Encoded,
+    EncodedBatch,
     TokenizerAdapter,
     expand_env,
     load_model,
@@ -139,26 +139,22 @@ class ClassifyDetector:
         t = self.config.thresholds
         return t.get(label, t.get(entity, self.config.threshold))
 
-    def _scores(self, encoded: list[Encoded], n: int) -> list[np.ndarray | None]:
+    def _scores(self, batch: EncodedBatch) -> list[np.ndarray | None]:
         """Per text: the label scores aggregated over its windows (None for texts without tokens)."""
-        windows = plan_windows(encoded, self.window, self.overlap)
-        agg: list[np.ndarray | None] = [None] * n
-        counts = np.zeros(n, dtype=np.int64)
-        for ws, arr in self.runner.run(encoded, windows):
-            for row, w in enumerate(ws):
-                cur = agg[w.text]
-                if cur is None:
-                    agg[w.text] = arr[row].copy()
-                elif self.config.window_aggregate == "max":
-                    np.maximum(cur, arr[row], out=cur)
-                else:
-                    cur += arr[row]
-                counts[w.text] += 1
-        if self.config.window_aggregate == "mean":
-            for i, a in enumerate(agg):
-                if a is not None:
-                    a /= counts[i]
-        return agg
+        n = len(batch)
+        win = plan_windows(batch, self.window, self.overlap)
+        c = len(self.raw_labels)
+        use_max = self.config.window_aggregate == "max"
+        agg = np.full((n, c), -np.inf if use_max else 0.0, dtype=np.float64)
+        for idx, arr in self.runner.run(batch, win):
+            if use_max:
+                np.maximum.at(agg, win.text[idx], arr)
+            else:
+                np.add.at(agg, win.text[idx], arr)
+        counts = np.bincount(win.text, minlength=n)
+        if not use_max:
+            agg /= np.maximum(counts, 1)[:, None]
+        return [agg[i] if counts[i] else None for i in range(n)]
 
     def _findings(self, text: str, scores: np.ndarray | None) -> list[Span]:
         cands: list[tuple[float, str, str]] = []  # (score, entity, raw label)
@@ -195,15 +191,15 @@ class ClassifyDetector:
             extra["labels"] = [c[1] for c in cands[1:]]
         return [Span(ent, 0, len(text), s, NAME, lab, extra)]
 
-    def _run(self, texts: list[str], encoded: list[Encoded] | None) -> list[list[Span]]:
+    def _run(self, texts: list[str], batch: EncodedBatch | None) -> list[list[Span]]:
         scores: list[np.ndarray | None] = [None] * len(texts)
-        if self.model is not None and encoded is not None:
-            scores = self._scores(encoded, len(texts))
+        if self.model is not None and batch is not None:
+            scores = self._scores(batch)
         return [self._findings(t, s) if t else [] for t, s in zip(texts, scores)]
 
     def __call__(self, texts: Sequence[str]) -> list[list[Span]]:
         texts = list(texts)
-        enc = self.adapter.encode(texts) if self.adapter is not None else None
+        enc = self.adapter.encode_batch(texts) if self.adapter is not None else None
         return self._run(texts, enc)
 
     def stream(self, batches: Iterable[Sequence[str]], depth: int = 2) -> Iterator[list[list[Span]]]:
@@ -212,7 +208,7 @@ class ClassifyDetector:
         def enc():
             for b in batches:
                 b = list(b)
-                yield b, (self.adapter.encode(b) if self.adapter is not None else None)
+                yield b, (self.adapter.encode_batch(b) if self.adapter is not None else None)
 
         for b, e in prefetch(enc(), depth=depth):
             yield self._run(b, e)

@@ -38,9 +38,11 @@ from workbench.detectors.base import Span
 from workbench.detectors.batching import (
     BatchRunner,
     Encoded,
+    EncodedBatch,
     TokenizerAdapter,
     expand_env,
     load_model,
+    owned_rows,
     plan_windows,
     prefetch,
 )
@@ -107,14 +109,15 @@ def parse_label(label: str) -> tuple[str, str]:
     return "", lab
 
 
-def aggregate_words(probs: np.ndarray, word_ids: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-word probabilities from per-token ones. Returns (word_probs [W, C], first token, end token)."""
-    n = len(word_ids)
-    if how == "simple":
-        starts = np.arange(n)
-    else:
-        starts = np.flatnonzero(np.r_[True, word_ids[1:] != word_ids[:-1]])
-    ends = np.r_[starts[1:], n]
+def aggregate_words(probs: np.ndarray, new_word: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-word probabilities from per-token ones.
+
+    `new_word[i]` is True where token i starts a word. Returns (word_probs [W, C], first token
+    of each word, end token (exclusive) of each word).
+    """
+    n = len(probs)
+    starts = np.arange(n) if how == "simple" else np.flatnonzero(new_word)
+    ends = np.r_[starts[1:], n].astype(np.int64)
     if how in ("simple", "first"):
         wp = probs[starts]
     elif how == "average":
@@ -129,54 +132,75 @@ def aggregate_words(probs: np.ndarray, word_ids: np.ndarray, how: str) -> tuple[
     return wp, starts, ends
 
 
-def decode_entities(text: str, enc: Encoded, probs: np.ndarray, labels: Sequence[tuple[str, str]],
-                    aggregation: str = "first") -> list[tuple[str, int, int, float]]:
-    """Group token probabilities into entities: [(model label base, start, end, score)].
+def decode_batch(texts: Sequence[str], batch: EncodedBatch, probs: np.ndarray, labels: Sequence[tuple[str, str]],
+                 aggregation: str = "first") -> list[list[tuple[str, int, int, float]]]:
+    """Group token probabilities of a whole batch into entities, per text:
+    [(model label base, start, end, score)].
 
-    `labels[i]` is the parsed (prefix, base) of class i. Offsets are character indices into
-    `text`; leading/trailing whitespace is never part of a span.
+    Vectorized over all tokens of the batch; Python only loops over the words that are not O.
+    `labels[i]` is the parsed (prefix, base) of class i. Offsets are character indices into the
+    text; leading/trailing whitespace is never part of a span.
     """
-    if len(enc) == 0:
-        return []
-    wp, starts, ends = aggregate_words(probs, enc.word_ids, aggregation)
+    out: list[list[tuple[str, int, int, float]]] = [[] for _ in range(len(batch))]
+    n = len(batch.ids)
+    if n == 0:
+        return out
+    text_of = np.repeat(np.arange(len(batch)), batch.lengths)
+    new_word = np.ones(n, dtype=bool)
+    new_word[1:] = (batch.word_ids[1:] != batch.word_ids[:-1]) | (text_of[1:] != text_of[:-1])
+    wp, starts, ends = aggregate_words(probs, new_word, aggregation)
     lab = wp.argmax(axis=1)
-    score = wp[np.arange(len(lab)), lab]
     is_o = np.array([b == "O" for _, b in labels])
     cand = np.flatnonzero(~is_o[lab])
-    out: list[tuple[str, int, int, float]] = []
-    cur: list = []  # [base, first word, last word, scores, closed]
+    if len(cand) == 0:
+        return out
+    score = wp[cand, lab[cand]].tolist()
+    c_lab = lab[cand].tolist()
+    c_text = text_of[starts[cand]].tolist()
+    c_s = batch.offsets[starts[cand], 0].tolist()
+    c_e = batch.offsets[ends[cand] - 1, 1].tolist()
+    prefixes = [p for p, _ in labels]
+    bases = [b for _, b in labels]
+    cand_l = cand.tolist()
 
-    def flush():
-        if cur:
-            base, w0, w1, scores, _ = cur
-            s = int(enc.offsets[starts[w0], 0])
-            e = int(enc.offsets[ends[w1] - 1, 1])
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if e > s:
-                out.append((base, s, e, float(np.mean(scores))))
+    cur = None  # [text, base, start char, end char, score sum, n words, last word, closed]
 
-    for w in cand:
-        prefix, base = labels[lab[w]]
-        cont = (
-            cur
-            and not cur[4]
-            and w == cur[2] + 1
-            and base == cur[0]
-            and prefix in ("I", "E", "L", "")
-        )
-        if cont:
-            cur[2] = w
-            cur[3].append(score[w])
+    def flush(c):
+        t, base, s, e, ssum, k = c[0], c[1], c[2], c[3], c[4], c[5]
+        text = texts[t]
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out[t].append((base, s, e, ssum / k))
+
+    for j, w in enumerate(cand_l):
+        li = c_lab[j]
+        prefix, base = prefixes[li], bases[li]
+        if (cur is not None and not cur[7] and w == cur[6] + 1 and c_text[j] == cur[0] and base == cur[1]
+                and prefix in ("I", "E", "L", "")):
+            cur[3] = c_e[j]
+            cur[4] += score[j]
+            cur[5] += 1
+            cur[6] = w
         else:
-            flush()
-            cur = [base, w, w, [score[w]], False]
+            if cur is not None:
+                flush(cur)
+            cur = [c_text[j], base, c_s[j], c_e[j], score[j], 1, w, False]
         if prefix in ("E", "L", "S", "U"):
-            cur[4] = True
-    flush()
+            cur[7] = True
+    if cur is not None:
+        flush(cur)
     return out
+
+
+def decode_entities(text: str, enc: Encoded, probs: np.ndarray, labels: Sequence[tuple[str, str]],
+                    aggregation: str = "first") -> list[tuple[str, int, int, float]]:
+    """`decode_batch` for one text."""
+    batch = EncodedBatch(np.asarray(enc.ids), np.asarray(enc.offsets).reshape(-1, 2), np.asarray(enc.word_ids),
+                         np.array([0, len(enc)], dtype=np.int64))
+    return decode_batch([text], batch, probs, labels, aggregation)[0]
 
 
 class NerDetector:
@@ -203,6 +227,7 @@ class NerDetector:
         lm.update(cfg.label_map)
         self.label_map = lm
         self.entities = None if cfg.entities == "all" else set(cfg.entities)
+        self._types: dict[str, str] = {}
         max_tokens = cfg.max_tokens or (65536 if self.device.type == "cuda" else 2048)
         self.runner = BatchRunner(self.model, self.adapter, self.device, max_tokens=max_tokens,
                                   max_batch=cfg.max_batch, head=lambda x: x.float().softmax(-1))
@@ -214,43 +239,34 @@ class NerDetector:
             return self.label_map[base.upper()]
         return base.upper() if self.config.unmapped == "keep" else None
 
-    def _spans(self, text: str, enc: Encoded, probs: np.ndarray) -> list[Span]:
+    def _run(self, texts: Sequence[str], batch: EncodedBatch) -> list[list[Span]]:
         cfg = self.config
-        spans = []
-        for base, s, e, sc in decode_entities(text, enc, probs, self.labels, cfg.aggregation):
-            et = self.entity_type(base)
-            if et is None or (self.entities is not None and et not in self.entities):
-                continue
-            if sc < cfg.thresholds.get(et, cfg.threshold):
-                continue
-            spans.append(Span(et, s, e, sc, NAME, base, {"model": self.model_name}))
-        spans.sort(key=lambda x: (x.start, x.end, x.entity_type))
-        return spans
-
-    def _run(self, texts: Sequence[str], encoded: list[Encoded]) -> list[list[Span]]:
-        out: list[list[Span]] = [[] for _ in texts]
-        windows = plan_windows(encoded, self.window, self.overlap)
-        if not windows:
-            return out
-        n_labels = len(self.labels)
-        remaining = np.bincount([w.text for w in windows], minlength=len(texts))
-        probs: dict[int, np.ndarray] = {}
+        win = plan_windows(batch, self.window, self.overlap)
+        probs = np.zeros((len(batch.ids), len(self.labels)), dtype=np.float32)
         npre = len(self.adapter.prefix)
-        for ws, arr in self.runner.run(encoded, windows):
-            for row, w in enumerate(ws):
-                p = probs.get(w.text)
-                if p is None:
-                    p = probs[w.text] = np.empty((len(encoded[w.text]), n_labels), dtype=np.float32)
-                a = npre + w.own_start - w.ws
-                p[w.own_start:w.own_end] = arr[row, a:a + (w.own_end - w.own_start)]
-                remaining[w.text] -= 1
-                if remaining[w.text] == 0:
-                    out[w.text] = self._spans(texts[w.text], encoded[w.text], probs.pop(w.text))
+        for idx, arr in self.runner.run(batch, win):
+            rows, col, tok = owned_rows(win, idx, npre)
+            probs[tok] = arr[rows, col]
+        out: list[list[Span]] = []
+        extra = {"model": self.model_name}
+        for ents in decode_batch(texts, batch, probs, self.labels, cfg.aggregation):
+            spans = []
+            for base, s, e, sc in ents:
+                et = self._types.get(base)
+                if et is None:
+                    et = self._types[base] = self.entity_type(base) or ""
+                if not et or (self.entities is not None and et not in self.entities):
+                    continue
+                if sc < cfg.thresholds.get(et, cfg.threshold):
+                    continue
+                spans.append(Span(et, s, e, sc, NAME, base, dict(extra)))
+            spans.sort(key=lambda x: (x.start, x.end, x.entity_type))
+            out.append(spans)
         return out
 
     def __call__(self, texts: Sequence[str]) -> list[list[Span]]:
         texts = list(texts)
-        return self._run(texts, self.adapter.encode(texts))
+        return self._run(texts, self.adapter.encode_batch(texts))
 
     def stream(self, batches: Iterable[Sequence[str]], depth: int = 2) -> Iterator[list[list[Span]]]:
         """Spans for each batch of texts, tokenizing the next batches in a background thread
@@ -259,7 +275,7 @@ class NerDetector:
         def enc():
             for b in batches:
                 b = list(b)
-                yield b, self.adapter.encode(b)
+                yield b, self.adapter.encode_batch(b)
 
         for b, e in prefetch(enc(), depth=depth):
             yield self._run(b, e)
