@@ -189,3 +189,31 @@ def test_runner_all_bad_samples_and_short_text(probe_fixture):
     row = runner.rows([Sample("c", "Ba", label="member")])[0]  # scored (BOS), too short for extraction
     assert row["loss"] is not None and row["extractable"] is None
     assert "skipped" in json.loads(row["extra"])["extraction"]
+
+
+def test_cli_probe_exposure_and_config_file(probe_fixture, tmp_path):
+    import yaml
+
+    store = tmp_path / "store"
+    p = _wb_inproc("probe", "exposure", str(probe_fixture.canary_manifest), "--model", str(probe_fixture.trained),
+                   "--out", str(store), "--samples", "300", "--run-id", "exp")
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = probe_rows(store, "exp")
+    assert len(rows) == 12 and all(r["exposure"] is not None for r in rows.values())
+    by_rep = {}
+    for r in rows.values():
+        by_rep.setdefault(_extra(r)["repeats"], []).append(r["exposure"])
+    assert min(by_rep[64]) > max(by_rep[0])
+    # a config file (the shipped one, with paths filled in) plus a CLI override
+    cfg = yaml.safe_load((Path(__file__).resolve().parent.parent / "configs" / "memorization.yaml").read_text())
+    cfg.update(inputs=[str(probe_fixture.samples)], model=str(probe_fixture.trained), store=str(store),
+               prefix_len=4, suffix_len=4)
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump(cfg))
+    p = _wb_inproc("probe", "--config", str(tmp_path / "audit.yaml"), "--run-id", "from-config", "--min-k", "0.5",
+                   "--engine-opt", "max_batch_tokens=256")
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = probe_rows(store, "from-config")
+    assert len(rows) == 412 and {r["min_k_fraction"] for r in rows.values()} == {0.5}
+    assert {r["suffix_len"] for r in rows.values()} == {4}
+    m = json.loads((store / "runs" / "from-config" / "manifest.json").read_text())
+    assert m["config"]["engine_options"]["max_batch_tokens"] == 256
