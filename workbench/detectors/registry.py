@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 DETECTORS: dict[str, str] = {
-    "patterns": "workbench.detectors.patterns:PatternsDetector",
+    "patterns": "workbench.detectors.fastpatterns:PatternsEngineDetector",  # engine: fast | presidio
     "ner": "workbench.detectors.ner:NerDetector",
     "classify": "workbench.detectors.classify:ClassifyDetector",
     "injection": "workbench.detectors.injection:InjectionDetector",

@@ -1,0 +1,220 @@
+"""Pattern stage: stock Presidio vs the workbench fast engine, KB of text per CPU-second.
+
+One command:
+
+    python benchmarks/bench_patterns.py                 # 50 MB corpus, Presidio on a 400 KB sample
+    python benchmarks/bench_patterns.py --mb 5 --no-ray # quick look
+
+What it does, in one run:
+1. builds (or reads, cached under .bench/) a mixed corpus of at least --mb MB (prose with planted
+   PII of every entity type, logs, JSON, code, numeric tables: benchmarks/pii_corpus.py);
+2. runs stock Presidio (`patterns` detector with `engine: presidio`: pattern recognizers only,
+   offline, threshold 0.4) on an evenly spread sample of the records, and the fast engine on
+   the same sample (findings compared: differences are counted and printed);
+3. runs the fast engine on the WHOLE corpus in a fresh process that streams it in batches of
+   512 records (so its peak RSS is the scan's own), timing it with time.process_time;
+4. with Ray (unless --no-ray): the whole corpus in 1 Ray task, then in 2 Ray tasks over halves,
+   wall-clock and the tasks' CPU time.
+
+Throughput is KB (1000 characters) per CPU-second of the process that scanned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+BATCH = 512
+
+
+def corpus_path(mb: int, seed: int) -> Path:
+    return ROOT / ".bench" / f"patterns_corpus_{mb}mb_seed{seed}.jsonl"
+
+
+def build_corpus(mb: int, seed: int) -> Path:
+    import pii_corpus
+
+    path = corpus_path(mb, seed)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        for rec in pii_corpus.generate(mb * 1_000_000, seed=seed):
+            f.write(json.dumps(rec) + "\n")
+    tmp.rename(path)
+    return path
+
+
+def read_records(path: Path, start: int = 0, stop: int | None = None):
+    with open(path) as f:
+        for i, line in enumerate(f):
+            if i < start:
+                continue
+            if stop is not None and i >= stop:
+                return
+            yield json.loads(line)
+
+
+def batches(it, n=BATCH):
+    buf = []
+    for x in it:
+        buf.append(x)
+        if len(buf) == n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def make_detector(engine: str):
+    from workbench.detectors.registry import build_detectors
+
+    return build_detectors({"patterns": {"engine": engine, "threshold": 0.4, "entities": "all"}})[0]
+
+
+def scan_range(path: str, start: int, stop: int | None) -> dict:
+    """Fast engine over records [start, stop) of the corpus, streamed; CPU time and counts."""
+    t0 = time.process_time()
+    det = make_detector("fast")
+    build_cpu = time.process_time() - t0
+    chars = findings = records = 0
+    c0, w0 = time.process_time(), time.perf_counter()
+    for batch in batches(read_records(Path(path), start, stop)):
+        out = det(batch)
+        records += len(batch)
+        chars += sum(len(t) for t in batch)
+        findings += sum(len(x) for x in out)
+    return {
+        "records": records,
+        "chars": chars,
+        "findings": findings,
+        "cpu_s": time.process_time() - c0,
+        "wall_s": time.perf_counter() - w0,
+        "build_cpu_s": build_cpu,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def sample(path: Path, kb: int) -> list[str]:
+    step = max(1, int(path.stat().st_size / (kb * 1000)))
+    return [r for i, r in enumerate(read_records(path)) if i % step == 0]
+
+
+def compare(a, b) -> list[tuple]:
+    diffs = []
+    for i, (x, y) in enumerate(zip(a, b)):
+        kx = {(s.entity_type, s.start, s.end): s.score for s in x}
+        ky = {(s.entity_type, s.start, s.end): s.score for s in y}
+        for k in set(kx) | set(ky):
+            if k not in kx or k not in ky or abs(kx[k] - ky[k]) > 0.01:
+                diffs.append((i, k, kx.get(k), ky.get(k)))
+    return diffs
+
+
+def timed(det, texts) -> tuple[list, float]:
+    out = []
+    c0 = time.process_time()
+    for batch in batches(texts):
+        out.extend(det(batch))
+    return out, time.process_time() - c0
+
+
+def ray_runs(path: Path, n_records: int) -> list[dict]:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1)(scan_range)
+        ray.get(task.remote(str(path), 0, 1))  # warm the workers' imports and Hyperscan cache
+        rows = []
+        for workers in (1, 2):
+            bounds = [(n_records * k // workers, n_records * (k + 1) // workers) for k in range(workers)]
+            w0 = time.perf_counter()
+            res = ray.get([task.remote(str(path), a, b) for a, b in bounds])
+            wall = time.perf_counter() - w0
+            chars = sum(r["chars"] for r in res)
+            rows.append(
+                {
+                    "workers": workers,
+                    "wall_s": wall,
+                    "chars": chars,
+                    "kb_per_wall_s": chars / 1000 / wall,
+                    "cpu_s": sum(r["cpu_s"] for r in res),
+                    "kb_per_cpu_s": chars / 1000 / sum(r["cpu_s"] for r in res),
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in res),
+                }
+            )
+        return rows
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=int, default=50, help="corpus size in MB of text (default 50)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--presidio-kb", type=int, default=400, help="size of the sample stock Presidio scans")
+    ap.add_argument("--no-ray", action="store_true", help="skip the 1- and 2-worker Ray runs")
+    ap.add_argument("--scan-only", nargs=3, metavar=("PATH", "START", "STOP"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.scan_only:
+        p, a, b = args.scan_only
+        print(json.dumps(scan_range(p, int(a), None if b == "-" else int(b))))
+        return
+
+    t0 = time.perf_counter()
+    path = build_corpus(args.mb, args.seed)
+    n_records = sum(1 for _ in open(path))
+    print(f"corpus: {path} ({path.stat().st_size / 1e6:.1f} MB JSONL, {n_records} records, ready in {time.perf_counter() - t0:.1f}s)")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+
+    texts = sample(path, args.presidio_kb)
+    kb = sum(map(len, texts)) / 1000
+    stock = make_detector("presidio")
+    fast = make_detector("fast")
+    a, cpu_stock = timed(stock, texts)
+    b, cpu_fast_sample = timed(fast, texts)
+    diffs = compare(a, b)
+    print(f"sample: {len(texts)} records, {kb:.0f} KB, findings presidio={sum(map(len, a))} fast={sum(map(len, b))}, differences={len(diffs)}")
+    for d in diffs[:10]:
+        print("  diff", d)
+    print(f"presidio (sample):  {kb / cpu_stock:10.1f} KB/CPU-s  ({cpu_stock:.1f} CPU-s)")
+    print(f"fast     (sample):  {kb / cpu_fast_sample:10.1f} KB/CPU-s  ({cpu_fast_sample:.2f} CPU-s)  ratio {cpu_stock / cpu_fast_sample:.1f}x")
+    del stock, fast, a, b
+
+    proc = subprocess.run(
+        [sys.executable, __file__, "--scan-only", str(path), "0", "-"], capture_output=True, text=True, check=True
+    )
+    full = json.loads(proc.stdout.strip().splitlines()[-1])
+    rate = full["chars"] / 1000 / full["cpu_s"]
+    print(
+        f"fast     (full):    {rate:10.1f} KB/CPU-s  ({full['chars'] / 1e6:.1f} MB in {full['cpu_s']:.1f} CPU-s, "
+        f"{full['wall_s']:.1f} s wall, {full['findings']} findings, build {full['build_cpu_s']:.1f} CPU-s, "
+        f"peak RSS {full['peak_rss_mb']:.0f} MB)"
+    )
+    print(f"RATIO fast (full corpus) / presidio (sample), per CPU-second: {rate / (kb / cpu_stock):.1f}x")
+
+    if not args.no_ray:
+        for row in ray_runs(path, n_records):
+            print(
+                f"ray {row['workers']} worker(s): {row['kb_per_wall_s']:.1f} KB/s wall ({row['wall_s']:.1f} s), "
+                f"{row['kb_per_cpu_s']:.1f} KB/CPU-s, peak RSS/worker {row['peak_rss_mb']:.0f} MB"
+            )
+    print(f"total {time.perf_counter() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,941 @@
+"""A fast engine for Presidio's pattern recognizers: one Hyperscan pass, Python only on candidates.
+
+Presidio's `AnalyzerEngine` runs every recognizer's regexes over every text in Python, then
+spaCy over the whole text for context words. This engine keeps Presidio's recognizers as the
+source of truth (it is built FROM the registry that `patterns.build_registry` returns, so custom
+Presidio recognizers keep working) and reproduces the analyzer's results:
+
+1. every regex of every `PatternRecognizer` (plus a candidate regex for phone numbers) is
+   compiled into ONE Hyperscan database. Patterns Hyperscan cannot compile exactly (look-arounds,
+   back-references, very large patterns) are compiled in prefilter mode (a superset of matches);
+2. a batch of texts is joined into one buffer and scanned once; each report gives a candidate
+   region for one pattern in one text (exact start with start-of-match, else end minus the
+   pattern's maximum width, else back to the nearest character the pattern cannot match);
+3. overlapping regions are merged and confirmed with the recognizer's own compiled regex
+   (`regex` module, same flags), restricted to the region with `pos`/`endpos`. Because every
+   true match ends at a reported end, the matches found are exactly Presidio's `finditer` matches;
+4. each recognizer's own `validate_result` / `invalidate_result` then set the score as in
+   `PatternRecognizer`; recognizers that override `analyze` (IBAN, phone numbers) run their own
+   `analyze` on small windows around the candidates (libphonenumber only on digit runs);
+5. context words: Presidio's `LemmaContextAwareEnhancer` semantics (N keyword lemmas before the
+   match, one at/after it, substring match, +0.35, min 0.4), computed with the same blank spaCy
+   tokenizer on a small window around each candidate instead of the whole text;
+6. the analyzer's threshold and `remove_duplicates` (per recognizer, then over all results).
+
+Texts longer than `window_chars` are cut into the same overlapping windows as the stock
+detector, so memory stays bounded and results match it window for window.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import re as std_re
+import sre_parse
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import regex
+
+from workbench.detectors.base import Span
+from workbench.detectors.patterns import (
+    NAME,
+    PatternsConfig,
+    PatternsDetector,
+    _lemma_component,
+    build_nlp_engine,
+    build_registry,
+    windows,
+)
+
+log = logging.getLogger(__name__)
+
+LOOKAROUND_MARGIN = 64  # characters after a region that look-aheads may inspect
+CHUNK_CHARS = 4_000_000  # texts joined into one Hyperscan scan, at most this many characters
+_WS = " \t\n\r\x0b\x0c"
+_UNBOUNDED = 1 << 20
+
+# Phone candidates: runs of digits separated by at most 4 of libphonenumber's punctuation
+# characters (phonenumbers._VALID_PUNCTUATION), with at least 3 digits. libphonenumber then
+# runs only on small windows around these runs.
+_PHONE_PUNCT_ASCII = r"\-x ./~()\[\]"
+_PHONE_PUNCT_UNI = (
+    r"\-x\x{2010}-\x{2015}\x{2212}\x{30FC}\x{FF0D}-\x{FF0F} \x{A0}\x{AD}\x{200B}\x{2060}\x{3000}"
+    r"()\x{FF08}\x{FF09}\x{FF3B}\x{FF3D}./~\x{2053}\x{223C}\x{FF5E}\[\]"
+)
+PHONE_MIN_DIGITS = 3
+
+
+def _phone_candidate(unicode: bool) -> str:
+    p = _PHONE_PUNCT_UNI if unicode else _PHONE_PUNCT_ASCII
+    return r"\d(?:[%s]{0,4}\d){%d,}" % (p, PHONE_MIN_DIGITS - 1)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench") / "hyperscan"
+
+
+def _cache_load(key: str):
+    path = _cache_dir() / f"{key}.json"
+    try:
+        meta = json.loads(path.read_text())
+        blob = (_cache_dir() / f"{key}.db").read_bytes() if meta["has_db"] else b""
+        return meta["modes"], blob
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _cache_store(key: str, modes: list[str], blob: bytes) -> None:
+    try:
+        d = _cache_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        for suffix, data in ((".db", blob), (".json", json.dumps({"modes": modes, "has_db": bool(blob)}).encode())):
+            fd, tmp = tempfile.mkstemp(dir=d)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, d / f"{key}{suffix}")
+    except OSError as e:  # a read-only home is not an error: we just compile next time
+        log.info("hyperscan cache not written: %s", e)
+
+
+_MISSING = object()
+_PHONE_RUN = std_re.compile(r"\d+(?:[-xX ./~()\[\]]{0,4}\d+)*")
+_DIGITS = std_re.compile(r"\d+")
+_PHONE_TESTS: dict[tuple, dict] = {}
+
+
+def _phone_region_tests(regions: tuple) -> dict:
+    """Per region: (regex of every valid national number with an optional country code and
+    national prefix in front, regex of its international dialling prefix); (None, None) where
+    the metadata cannot be read (then the region always runs)."""
+    if regions in _PHONE_TESTS:
+        return _PHONE_TESTS[regions]
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    out = {}
+    descs = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number",
+             "voip", "pager", "uan", "voicemail", "general_desc")
+    for region in regions:
+        try:
+            meta = PhoneMetadata.metadata_for_region(region)
+            cc = meta.country_code
+            types = []
+            for other in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]:
+                om = PhoneMetadata.metadata_for_region(other)
+                for d in descs[:-1]:
+                    desc = getattr(om, d, None)
+                    if desc is not None and desc.national_number_pattern:
+                        types.append(desc.national_number_pattern)
+            if meta.national_prefix_transform_rule:
+                strip = r"\d{0,6}"
+            else:
+                npp = meta.national_prefix_for_parsing or meta.national_prefix or ""
+                strip = f"(?:{cc})?" + (f"(?:{npp})?" if npp else "")
+            strip += "0*"  # the national number is an integer: parsing drops leading zeros
+            valid = std_re.compile(strip + "(?:" + "|".join(f"(?:{t})" for t in types) + ")")
+            idd = std_re.compile(meta.international_prefix or "(?!)")
+            out[region] = (valid, idd)
+        except Exception:  # unknown region or metadata layout: no shortcut for it
+            out[region] = (None, None)
+    _PHONE_TESTS[regions] = out
+    return out
+
+
+def _phone_internals_ok() -> bool:
+    """The phone fast path uses libphonenumber's matcher internals; without them, run its
+    public matcher on the windows instead."""
+    try:
+        from phonenumbers import phonenumbermatcher as pm
+
+        return all(hasattr(pm, a) for a in ("_PATTERN", "_SECOND_NUMBER_START_PATTERN")) and hasattr(
+            pm.PhoneNumberMatcher, "_extract_match"
+        )
+    except ImportError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Presidio semantics reproduced on plain tuples
+
+
+def remove_duplicates(results: list[list]) -> list[list]:
+    """`EntityRecognizer.remove_duplicates` on result rows [entity, start, end, score, rec, ...].
+
+    Zero scores go; a result contained in another of the same entity with an equal or higher
+    score goes; identical (entity, start, end, score) rows collapse to one.
+    """
+    seen: dict[tuple, list] = {}
+    for r in results:
+        seen.setdefault((r[1], r[2], r[3], r[0]), r)
+    rows = sorted(seen.values(), key=lambda x: (str(x[0]), x[1], -(x[2] - x[1]), -x[3]))
+    out: list[list] = []
+    for _, group in groupby(rows, key=lambda x: x[0]):
+        active: list[list] = []
+        for r in group:
+            if r[3] == 0:
+                continue
+            active = [f for f in active if f[2] >= r[1]]
+            if any(r[1] >= f[1] and r[2] <= f[2] and r[3] <= f[3] for f in active):
+                continue
+            out.append(r)
+            active.append(r)
+    return out
+
+
+def _pattern_width(pattern: str, flags: int) -> int | None:
+    """Maximum match width of a regex (None when unknown); `_UNBOUNDED` when unbounded."""
+    try:
+        lo, hi = sre_parse.parse(pattern, flags & (std_re.I | std_re.M | std_re.S)).getwidth()
+    except Exception:
+        return None
+    return _UNBOUNDED if hi >= sre_parse.MAXREPEAT or hi > _UNBOUNDED else int(hi)
+
+
+def _barrier_chars(compiled) -> str:
+    """Whitespace characters that no match of the pattern can contain (so a match lies
+    between two of them)."""
+    out = ""
+    for c in _WS:
+        try:
+            if compiled.search(c) is None and not _can_contain(compiled.pattern, c):
+                out += c
+        except Exception:
+            pass
+    return out
+
+
+def _can_contain(pattern: str, ch: str) -> bool:
+    """Conservative: can any single-character atom of `pattern` match `ch`?"""
+    try:
+        tree = sre_parse.parse(pattern)
+    except Exception:
+        return True
+    code = ord(ch)
+
+    def atoms(seq):
+        for op, av in seq:
+            name = str(op)
+            if name in ("LITERAL",):
+                yield lambda c, v=av: c == v
+            elif name == "NOT_LITERAL":
+                yield lambda c, v=av: c != v
+            elif name == "ANY":
+                yield lambda c: True
+            elif name in ("IN",):
+                yield lambda c, items=av: _in_class(c, items)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                yield from atoms(av[2])
+            elif name == "SUBPATTERN":
+                yield from atoms(av[-1])
+            elif name == "BRANCH":
+                for b in av[1]:
+                    yield from atoms(b)
+            elif name in ("ATOMIC_GROUP",):
+                yield from atoms(av)
+            elif name in ("GROUPREF", "GROUPREF_EXISTS"):
+                yield lambda c: True
+            elif name in ("ASSERT", "ASSERT_NOT", "AT"):
+                continue
+            else:
+                yield lambda c: True
+
+    return any(f(code) for f in atoms(tree))
+
+
+def _in_class(code: int, items) -> bool:
+    neg = False
+    hit = False
+    for op, av in items:
+        name = str(op)
+        if name == "NEGATE":
+            neg = True
+        elif name == "LITERAL":
+            hit |= code == av
+        elif name == "RANGE":
+            hit |= av[0] <= code <= av[1]
+        elif name == "CATEGORY":
+            cat = str(av)
+            ch = chr(code)
+            if "SPACE" in cat:
+                m = ch.isspace()
+            elif "DIGIT" in cat:
+                m = ch.isdigit()
+            elif "WORD" in cat:
+                m = ch.isalnum() or ch == "_"
+            else:
+                m = True
+            hit |= (not m) if "NOT" in cat else m
+        else:
+            hit = True
+    return hit != neg
+
+
+def _to_hs_flags(py_flags: int) -> int:
+    import hyperscan as hs
+
+    f = hs.HS_FLAG_MULTILINE  # texts are joined with "\n": ^/$ must match at every text edge
+    if py_flags & regex.IGNORECASE:
+        f |= hs.HS_FLAG_CASELESS
+    if py_flags & regex.DOTALL:
+        f |= hs.HS_FLAG_DOTALL
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled engine
+
+
+@dataclass
+class _Pat:
+    """One Hyperscan expression: a recognizer's regex, or a candidate regex of a windowed one."""
+
+    rec: int
+    index: int  # index in the recognizer's patterns (-1: candidate regex of a windowed recognizer)
+    hs_expr: str
+    hs_flags: int
+    compiled: Any = None  # regex-module pattern used to confirm (pattern kind)
+    score: float = 0.0
+    name: str = ""
+    width: int | None = None
+    barriers: str = ""
+    modes: dict = field(default_factory=dict)  # db kind -> 'som' | 'end' | 'full'
+    phone: bool = False
+
+
+@dataclass
+class _Rec:
+    obj: Any
+    kind: str  # 'pattern' | 'windowed' | 'opaque'
+    entity: str
+    name: str
+    context: list[str]
+    validates: bool
+    invalidates: bool
+    window_pad: tuple[int, int] = (8, 32)
+    phone: bool = False
+
+
+class FastPatternEngine:
+    """Presidio's analyzer results for a registry's recognizers, via one Hyperscan scan per batch."""
+
+    def __init__(self, recognizers: Sequence[Any], entities: Sequence[str], threshold: float, nlp=None):
+        from presidio_analyzer import PatternRecognizer
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+        enh = LemmaContextAwareEnhancer()
+        self.ctx_factor = enh.context_similarity_factor
+        self.ctx_min = enh.min_score_with_context_similarity
+        self.ctx_prefix = enh.context_prefix_count
+        self.ctx_suffix = enh.context_suffix_count
+        self.ctx_mode = enh.context_matching_mode
+        self.threshold = threshold
+        self.entities = list(entities)
+        self.nlp = nlp if nlp is not None else _lemma_component()
+        self.tokenizer = self.nlp.tokenizer
+        self._kw_cache: dict[str, bool] = {}
+        self._phone_memo: dict[tuple, Any] = {}
+        self._strings: dict[int, str] = {}
+        self._phone_cand_cache: dict[str, set[str]] = {}
+
+        self.recs: list[_Rec] = []
+        self.pats: list[_Pat] = []
+        for rec in recognizers:
+            if not set(rec.supported_entities) & set(self.entities):
+                continue
+            entity = rec.supported_entities[0]
+            ctx = list(rec.context or [])
+            if isinstance(rec, PatternRecognizer):
+                inherited = type(rec).analyze is PatternRecognizer.analyze
+                r = _Rec(
+                    rec,
+                    "pattern" if inherited else "windowed",
+                    entity,
+                    rec.name,
+                    ctx,
+                    type(rec).validate_result is not PatternRecognizer.validate_result,
+                    type(rec).invalidate_result is not PatternRecognizer.invalidate_result,
+                )
+                ri = len(self.recs)
+                self.recs.append(r)
+                for pi, p in enumerate(rec.patterns):
+                    flags = rec.global_regex_flags or 0
+                    comp = regex.compile(p.regex, flags)
+                    self.pats.append(
+                        _Pat(
+                            ri,
+                            pi if inherited else -1,
+                            p.regex,
+                            _to_hs_flags(flags),
+                            comp,
+                            p.score,
+                            p.name,
+                            _pattern_width(p.regex, flags),
+                            _barrier_chars(comp),
+                        )
+                    )
+            elif isinstance(rec, PhoneRecognizer) and type(rec).analyze is PhoneRecognizer.analyze:
+                ri = len(self.recs)
+                self.recs.append(_Rec(rec, "windowed", entity, rec.name, ctx, False, False, (8, 40), phone=True))
+                self.pats.append(_Pat(ri, -1, "", 0, None, 0.0, "phone-candidate", _UNBOUNDED, "\n\r", phone=True))
+            else:
+                log.warning("recognizer %s is not a pattern recognizer: it runs on whole texts", rec.name)
+                self.recs.append(_Rec(rec, "opaque", entity, rec.name, ctx, False, False))
+        self._dbs: dict[str, Any] = {}
+        self._db("ascii")  # compile now: errors surface at construction, not mid-scan
+
+    # -- Hyperscan databases ------------------------------------------------------------------
+
+    def _db(self, kind: str):
+        """The Hyperscan database for ASCII texts or (UTF-8, Unicode classes) for the others.
+
+        Compiling the URL patterns takes seconds, so compiled databases are cached on disk
+        (`WORKBENCH_CACHE`, default ~/.cache/workbench) keyed by the patterns and flags.
+        """
+        if kind in self._dbs:
+            return self._dbs[kind]
+        import hyperscan as hs
+
+        unicode = kind == "unicode"
+        extra = (hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP) if unicode else 0
+        todo = []
+        for i, p in enumerate(self.pats):
+            expr = _phone_candidate(unicode) if p.phone else p.hs_expr
+            base = (hs.HS_FLAG_MULTILINE | hs.HS_FLAG_CASELESS | extra) if p.phone else (p.hs_flags | extra)
+            todo.append((expr, base, p.width is not None and p.width < _UNBOUNDED or bool(p.barriers)))
+        key = hashlib.sha256(
+            json.dumps([kind, getattr(hs, "__version__", ""), todo], sort_keys=True).encode()
+        ).hexdigest()[:32]
+        cached = _cache_load(key)
+        if cached is not None:
+            modes, blob = cached
+            db = hs.loadb(blob, hs.HS_MODE_BLOCK) if blob else hs.Database()
+        else:
+            modes, exprs, ids, flags = [], [], [], []
+            for i, (expr, base, bounded) in enumerate(todo):
+                mode = "full"
+                if not regex.search(r"\\[AZz]|\\G", expr):
+                    tries = [("som", hs.HS_FLAG_SOM_LEFTMOST), ("end", 0)]
+                    if bounded:
+                        tries.append(("end", hs.HS_FLAG_PREFILTER))
+                    for m, f in tries:
+                        try:
+                            hs.Database().compile(expressions=[expr.encode()], ids=[i], flags=[base | f])
+                        except Exception:
+                            continue
+                        mode = m
+                        exprs.append(expr.encode())
+                        ids.append(i)
+                        flags.append(base | f)
+                        break
+                modes.append(mode)
+            db = hs.Database()
+            blob = b""
+            if exprs:
+                db.compile(expressions=exprs, ids=ids, flags=flags)
+                blob = hs.dumpb(db)
+            _cache_store(key, modes, blob)
+        for p, mode in zip(self.pats, modes):
+            if mode == "full":
+                log.warning("pattern %r of %s runs without Hyperscan (slow)", p.name, self.recs[p.rec].name)
+            p.modes[kind] = mode
+        any_expr = any(m != "full" for m in modes)
+        self._dbs[kind] = (db, hs.Scratch(db) if any_expr else None, any_expr)
+        return self._dbs[kind]
+
+    # -- Scanning -------------------------------------------------------------------------------
+
+    def analyze_batch(self, texts: Sequence[str]) -> list[list[list]]:
+        """Per text: result rows [entity, start, end, score, rec_index, context_word]."""
+        out: list[list[list]] = [[] for _ in texts]
+        regions: list[list[list[tuple[int, int]]]] = [None] * len(texts)  # type: ignore[list-item]
+        asc = [i for i, t in enumerate(texts) if t and t.isascii()]
+        uni = [i for i, t in enumerate(texts) if t and not t.isascii()]
+        uni_set = set(uni)
+        for kind, idx in (("ascii", asc), ("unicode", uni)):
+            start = 0
+            while start < len(idx):
+                chunk, size = [], 0
+                while start < len(idx) and (not chunk or size + len(texts[idx[start]]) <= CHUNK_CHARS):
+                    chunk.append(idx[start])
+                    size += len(texts[idx[start]]) + 1
+                    start += 1
+                self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions)
+        for i, t in enumerate(texts):
+            if t:
+                out[i] = self._analyze_text(t, regions[i] or {}, "unicode" if i in uni_set else "ascii")
+        return out
+
+    def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions) -> None:
+        db, scratch, any_expr = self._db(kind)
+        if kind == "unicode":
+            try:
+                encoded = [t.encode("utf-8") for t in chunk_texts]
+            except UnicodeEncodeError:
+                encoded = []
+                for t in chunk_texts:
+                    try:
+                        encoded.append(t.encode("utf-8"))
+                    except UnicodeEncodeError:  # lone surrogates: no Hyperscan, whole text
+                        encoded.append(b"")
+        else:
+            encoded = [t.encode("ascii") for t in chunk_texts]
+        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(b) + 1 for b in encoded], out=starts[1:])
+        for j, i in enumerate(chunk_idx):
+            regions[i] = {}
+            if not encoded[j] and chunk_texts[j]:
+                regions[i] = None  # marker: scan every pattern over the whole text
+        if not any_expr:
+            return
+        buf = b"\n".join(encoded)
+        hits: list[tuple[int, int, int]] = []
+        add = hits.append
+        db.scan(buf, match_event_handler=lambda pid, frm, to, fl, ctx: add((pid, frm, to)), scratch=scratch)
+        if not hits:
+            return
+        arr = np.asarray(hits, dtype=np.int64)
+        pid, frm, to = arr[:, 0], arr[:, 1], arr[:, 2]
+        seg = np.searchsorted(starts, to - 1, side="right") - 1
+        base = starts[seg]
+        seg_len = starts[seg + 1] - 1 - base
+        loc_end = np.minimum(to - base, seg_len)
+        loc_frm = np.maximum(frm - base, 0)
+        keep = loc_end > 0
+        order = np.lexsort((loc_end, pid, seg))
+        for k in order[keep[order]]:
+            j = int(seg[k])
+            i = chunk_idx[j]
+            if regions[i] is None:
+                continue
+            regions[i].setdefault(int(pid[k]), []).append((int(loc_frm[k]), int(loc_end[k])))
+        if kind == "unicode":  # byte offsets -> character offsets
+            for j, i in enumerate(chunk_idx):
+                if not regions[i]:
+                    continue
+                b = np.frombuffer(encoded[j], dtype=np.uint8)
+                char_index = np.cumsum((b & 0xC0) != 0x80) - 1
+                char_index = np.append(char_index, len(chunk_texts[j]))
+                for p, lst in regions[i].items():
+                    regions[i][p] = [(int(char_index[s]), int(char_index[e - 1]) + 1) for s, e in lst]
+
+    def _region_bounds(self, p: _Pat, mode: str, text: str, lst, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Merge candidate reports of one pattern in [lo, hi) into disjoint confirm regions."""
+        spans = []
+        for s, e in lst:
+            if e <= lo or e > hi:
+                continue
+            if mode != "som":
+                if p.width is not None and p.width < _UNBOUNDED:
+                    s = e - p.width
+                elif p.barriers:
+                    s = max(text.rfind(c, lo, e) for c in p.barriers) + 1
+                else:
+                    s = lo
+            spans.append((max(s, lo), e))
+        spans.sort()
+        merged: list[list[int]] = []
+        for s, e in spans:
+            if merged and s <= merged[-1][1]:
+                if e > merged[-1][1]:
+                    merged[-1][1] = e
+            else:
+                merged.append([s, e])
+        return [(s, e) for s, e in merged]
+
+    def _analyze_text(self, text: str, regions: dict | None, kind: str) -> list[list]:
+        """Results for one whole text (windowed like the stock detector)."""
+        return self._analyze_segment(text, regions, kind, 0, len(text))
+
+    def _analyze_segment(self, text: str, regions, kind: str, lo: int, hi: int) -> list[list]:
+        n = len(text)
+        per_rec: dict[int, list[list]] = {}
+        full = regions is None
+        for pi, p in enumerate(self.pats):
+            rec = self.recs[p.rec]
+            mode = "full" if full else p.modes.get(kind, "full")
+            if mode == "full":
+                bounds = [(lo, hi)]
+            else:
+                lst = regions.get(pi)
+                if not lst:
+                    continue
+                bounds = self._region_bounds(p, mode, text, lst, lo, hi)
+            if rec.kind == "pattern":
+                rows = per_rec.setdefault(p.rec, [])
+                for rs, re_ in bounds:
+                    endpos = hi if mode == "full" else min(hi, re_ + LOOKAROUND_MARGIN)
+                    for m in p.compiled.finditer(text, rs, endpos):
+                        s, e = m.span()
+                        if mode != "full" and (s >= re_ or e > re_):
+                            break
+                        if s == e:
+                            continue
+                        self._score_match(rec, p, text[s:e], s, e, rows)
+            else:  # windowed: collect windows, analysed once per recognizer below
+                per_rec.setdefault(p.rec, []).append(("win", bounds, mode))
+        results: list[list] = []
+        for ri, rec in enumerate(self.recs):
+            if rec.kind == "opaque":
+                rows = self._run_recognizer(rec, ri, text[lo:hi], lo)
+            elif rec.kind == "windowed":
+                items = per_rec.get(ri, [])
+                if not items:
+                    continue
+                rows = self._windowed(rec, ri, text, items, lo, hi)
+            else:
+                rows = per_rec.get(ri)
+                if not rows:
+                    continue
+                rows = remove_duplicates(rows)
+            results.extend(rows)
+        if not results:
+            return []
+        self._enhance(text, results, lo, hi)
+        results = [r for r in results if r[3] >= self.threshold]
+        return remove_duplicates(results)
+
+    def _score_match(self, rec: _Rec, p: _Pat, matched: str, s: int, e: int, rows: list) -> None:
+        score = p.score
+        if rec.validates:
+            v = rec.obj.validate_result(matched)
+            if v is not None:
+                score = 1.0 if v else 0.0
+        if rec.invalidates:
+            if rec.obj.invalidate_result(matched):
+                score = 0.0
+        if score > 0:
+            rows.append([rec.entity, s, e, score, p.rec, ""])
+
+    def _run_recognizer(self, rec: _Rec, ri: int, sub: str, shift: int) -> list[list]:
+        out = []
+        for r in rec.obj.analyze(sub, self.entities, None) or []:
+            out.append([r.entity_type, r.start + shift, r.end + shift, r.score, ri, ""])
+        return out
+
+    def _windowed(self, rec: _Rec, ri: int, text: str, items, lo: int, hi: int) -> list[list]:
+        """Run a recognizer's own `analyze` on whitespace-bounded windows around its candidates."""
+        left, right = rec.window_pad
+        wins: list[tuple[int, int]] = []
+        for _, bounds, mode in items:
+            if mode == "full":
+                return self._run_recognizer(rec, ri, text[lo:hi], lo)
+            for s, e in bounds:
+                ws = max(lo, s - left)
+                ws = max(text.rfind(" ", lo, ws), text.rfind("\n", lo, ws)) + 1 if ws > lo else lo
+                we = min(hi, e + right)
+                if we < hi:
+                    cut = [x for x in (text.find(" ", we, hi), text.find("\n", we, hi)) if x >= 0]
+                    we = min(cut) if cut else hi
+                wins.append((max(ws, lo), we))
+        wins.sort()
+        merged: list[list[int]] = []
+        for s, e in wins:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        out = []
+        for ws, we in merged:
+            if rec.phone and _phone_internals_ok():
+                out.extend(self._phone_window(rec, ri, text[ws:we], ws))
+            else:
+                out.extend(self._run_recognizer(rec, ri, text[ws:we], ws))
+        if rec.phone:
+            out = remove_duplicates(out)
+        return out
+
+    def _phone_window(self, rec: _Rec, ri: int, window: str, shift: int) -> list[list]:
+        """`PhoneRecognizer.analyze` on a window: libphonenumber's own matcher loop per region,
+        with each candidate's verdict memoised. The verdict of `_extract_match` depends only on
+        the region, the candidate, the character before it and the 3 characters after it."""
+        from phonenumbers import phonenumbermatcher as pm
+
+        memo = self._phone_memo
+        if len(memo) > 500_000:
+            memo.clear()
+        cand_regions = self._phone_cand_cache
+        if len(cand_regions) > 200_000:
+            cand_regions.clear()
+        pattern, second = pm._PATTERN, pm._SECOND_NUMBER_START_PATTERN
+        chains: dict[int, list[tuple[int, int, str, set[str]]]] = {}
+
+        def chain(idx: int):
+            """libphonenumber's candidates from idx on, when none of them matches."""
+            got = chains.get(idx)
+            if got is None:
+                got = []
+                mt = pattern.search(window, idx)
+                while mt is not None:
+                    start = mt.start()
+                    cand = window[start : mt.end()]
+                    cut = second.search(cand)
+                    if cut:
+                        cand = cand[: cut.start()]
+                    needed = cand_regions.get(cand)
+                    if needed is None:
+                        needed = cand_regions[cand] = self._phone_regions(rec, cand)
+                    got.append((start, start + len(cand), cand, needed))
+                    mt = pattern.search(window, start + len(cand))
+                chains[idx] = got
+            return got
+
+        out = []
+        score = rec.obj.SCORE
+        for region in rec.obj.supported_regions:
+            matcher = None
+            idx = 0
+            while True:
+                found = None
+                for start, end, cand, needed in chain(idx):
+                    if region not in needed:
+                        continue
+                    key = (region, cand, window[start - 1] if start else "", window[end : end + 3])
+                    hit = memo.get(key, _MISSING)
+                    if hit is _MISSING:
+                        if matcher is None:
+                            matcher = pm.PhoneNumberMatcher(window, region, leniency=rec.obj.leniency)
+                        m = matcher._extract_match(cand, start)
+                        hit = None if m is None else (m.start - start, m.end - start)
+                        memo[key] = hit
+                    if hit is not None:
+                        found = (start + hit[0], start + hit[1])
+                        break
+                if found is None:
+                    break
+                out.append([rec.entity, found[0] + shift, found[1] + shift, score, ri, ""])
+                idx = found[1]
+        return out
+
+    def _phone_regions(self, rec: _Rec, window: str) -> set[str]:
+        """Regions for which a candidate can possibly be a valid number (a superset).
+
+        A match for region R is a number whose national significant number (the candidate's
+        digits minus an optional country code and national prefix, from a contiguous run of its
+        digit groups) matches one of the number-type patterns of R's country code; or one that
+        starts with R's international prefix or a plus sign (any country: keep R).
+        """
+        regions = set(rec.obj.supported_regions)
+        if not window.isascii() or "+" in window or window.lower().count("x") >= 3:
+            return regions
+        tests = _phone_region_tests(tuple(rec.obj.supported_regions))
+        needed: set[str] = set()
+        for run in _PHONE_RUN.finditer(window):
+            groups = _DIGITS.findall(run.group())
+            if len(groups) > 8:
+                return regions
+            for i in range(len(groups)):
+                digits = ""
+                for j in range(i, len(groups)):
+                    digits += groups[j]
+                    for region in regions - needed:
+                        valid, idd = tests.get(region, (None, None))
+                        if valid is None or idd.match(digits) or valid.fullmatch(digits):
+                            needed.add(region)
+                    if len(needed) == len(regions):
+                        return needed
+        return needed
+
+    # -- Context (LemmaContextAwareEnhancer) ----------------------------------------------------
+
+    def _is_keyword(self, lemma: str) -> bool:
+        k = self._kw_cache.get(lemma)
+        if k is None:
+            lex = self.nlp.vocab[lemma]
+            k = not lex.is_stop and not lex.is_punct and lemma != "-PRON-" and lemma != "be"
+            self._kw_cache[lemma] = k
+        return k
+
+    def _tokens(self, text: str, offset: int):
+        """spaCy blank-English tokens of `text`: (starts, ends, lower-case lemmas, keyword flags).
+
+        Keyword flags follow `NlpArtifacts.set_keywords`: a lemma counts when it is not a stop
+        word, punctuation, "-PRON-" or "be", or when it is a ':'-separated piece of one that is."""
+        from spacy.attrs import IDX, LENGTH, LOWER
+
+        doc = self.tokenizer(text)
+        if len(doc) == 0:
+            return [], [], [], []
+        arr = doc.to_array([IDX, LENGTH, LOWER]).tolist()
+        strings = self._strings
+        lowers = []
+        for _, _, h in arr:
+            w = strings.get(h)
+            if w is None:
+                w = strings[h] = self.nlp.vocab.strings[h]
+            lowers.append(w)
+        starts = [a[0] + offset for a in arr]
+        ends = [a[0] + a[1] + offset for a in arr]
+        iskw = self._is_keyword
+        pieces = set()
+        for lm in lowers:
+            if ":" in lm and iskw(lm):
+                pieces.update(lm.split(":"))
+        kws = [((":" not in lm) and iskw(lm)) or lm in pieces for lm in lowers]
+        return starts, ends, lowers, kws
+
+    def _walk(self, toks, start: int):
+        """(backward keywords, forward keywords, complete-backward, complete-forward) or None
+        when no token covers `start`."""
+        starts, ends, lowers, kws = toks
+        i = bisect.bisect_right(ends, start)
+        if i >= len(ends):
+            return None
+        need_back, need_fwd = self.ctx_prefix + 1, self.ctx_suffix + 1
+        back, j = [], i
+        while j >= 0 and len(back) < need_back:
+            if kws[j]:
+                back.append(lowers[j])
+            j -= 1
+        fwd, j = [], i
+        while j < len(lowers) and len(fwd) < need_fwd:
+            if kws[j]:
+                fwd.append(lowers[j])
+            j += 1
+        return back, fwd, len(back) >= need_back, len(fwd) >= need_fwd
+
+    def _context_list(self, text: str, start: int, lo: int, hi: int, whole=None) -> list[str]:
+        """Keyword lemmas Presidio's enhancer looks at for a match starting at `start`."""
+        if whole is not None:
+            got = self._walk(whole, start)
+            return [] if got is None else list(set(got[0] + got[1]))
+        back_w, fwd_w = 160, 48
+        while True:
+            ws = max(lo, start - back_w)
+            if ws > lo:
+                ws = text.rfind(" ", lo, ws) + 1 or lo
+            we = min(hi, start + fwd_w)
+            if we < hi:
+                cut = text.find(" ", we, hi)
+                we = hi if cut < 0 else cut
+            got = self._walk(self._tokens(text[ws:we], ws), start)
+            if got is None:
+                if we >= hi:
+                    return []
+                fwd_w *= 4
+                continue
+            back, fwd, back_ok, fwd_ok = got
+            if not back_ok and ws > lo:
+                back_w *= 4
+                continue
+            if not fwd_ok and we < hi:
+                fwd_w *= 4
+                continue
+            return list(set(back + fwd))
+
+    def _enhance(self, text: str, results: list[list], lo: int, hi: int) -> None:
+        low = text[lo:hi].lower() if text.isascii() else None
+        todo = []
+        for r in results:
+            rec = self.recs[r[4]]
+            if not rec.context:
+                continue
+            # cheap pre-check (ASCII: lower() keeps offsets): no context word anywhere -> no boost
+            if low is not None and not any(c.lower() in low for c in rec.context):
+                continue
+            todo.append(r)
+        if not todo:
+            return
+        whole = None
+        if hi - lo <= 200 * len(todo) and hi - lo <= 1_000_000:
+            whole = self._tokens(text[lo:hi], lo)  # one pass serves every result
+        for r in todo:
+            rec = self.recs[r[4]]
+            words = self._context_list(text, r[1], lo, hi, whole)
+            word = ""
+            for c in rec.context:
+                cl = c.lower()
+                if self.ctx_mode == "substring":
+                    hit = any(cl in w for w in words)
+                else:
+                    hit = any(cl == w for w in words)
+                if hit:
+                    word = c
+                    break
+            if word:
+                score = r[3] + self.ctx_factor
+                score = max(score, self.ctx_min)
+                r[3] = min(score, 1.0)
+                r[5] = word
+
+
+class FastPatternsDetector:
+    """Detector `patterns` with `engine: fast`: the same findings as the stock Presidio detector."""
+
+    name = NAME
+    Config = PatternsConfig
+
+    def __init__(self, config: PatternsConfig | None = None):
+        self.config = config or PatternsConfig()
+        nlp_engine = build_nlp_engine()
+        self.registry = build_registry(nlp_engine, self.config)
+        self.entities = self.config.active_entities()
+        self.engine = FastPatternEngine(
+            self.registry.get_recognizers(language=self.config.language, entities=self.entities),
+            self.entities,
+            self.config.threshold,
+            nlp=nlp_engine.nlp[self.config.language],
+        )
+        self._thresholds = {e: o.threshold for e, o in self.config.options.items() if o.threshold is not None}
+
+    def __call__(self, texts: Sequence[str]) -> list[list[Span]]:
+        """Findings per text. Texts longer than `window_chars` are cut into the stock detector's
+        overlapping windows; windows are scanned a few MB at a time, so a huge text never
+        needs more than about its own size again in memory."""
+        cfg = self.config
+        out: list[list[Span]] = [[] for _ in texts]
+        segs: list[str] = []
+        owners: list[tuple[int, int, int, int]] = []  # text index, offset, own_start, own_end
+        size = 0
+        for ti, t in enumerate(texts):
+            if not t:
+                continue
+            for ws, we, own_s, own_e in windows(len(t), cfg.window_chars, cfg.window_overlap):
+                segs.append(t if (ws == 0 and we == len(t)) else t[ws:we])
+                owners.append((ti, ws, own_s, own_e))
+                size += we - ws
+                if size >= CHUNK_CHARS:
+                    self._flush(segs, owners, out)
+                    segs, owners, size = [], [], 0
+        if segs:
+            self._flush(segs, owners, out)
+        for spans in out:
+            spans.sort(key=lambda s: (s.start, s.end, s.entity_type))
+        return out
+
+    def _flush(self, segs: list[str], owners: list[tuple[int, int, int, int]], out: list[list[Span]]) -> None:
+        cfg = self.config
+        for rows, (ti, ws, own_s, own_e) in zip(self.engine.analyze_batch(segs), owners):
+            for ent, s, e, score, ri, word in rows:
+                s, e = s + ws, e + ws
+                if not (own_s <= s < own_e):
+                    continue
+                if score < self._thresholds.get(ent, cfg.threshold):
+                    continue
+                rec = self.engine.recs[ri].name
+                extra: dict[str, Any] = {"recognizer": rec}
+                if word:
+                    extra["context_word"] = word
+                out[ti].append(Span(ent, s, e, float(score), NAME, rec, extra))
+
+
+class PatternsEngineDetector:
+    """Detector `patterns`: the fast engine (`engine: fast`, default) or stock Presidio
+    (`engine: presidio`, `PatternsDetector`). Both take the same `PatternsConfig`."""
+
+    name = NAME
+    Config = PatternsConfig
+
+    def __new__(cls, config: PatternsConfig | None = None):  # type: ignore[misc]
+        config = config or PatternsConfig()
+        if config.engine == "presidio":
+            return PatternsDetector(config)
+        return FastPatternsDetector(config)
