@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probes_fixtures import PREFIX_LEN, SUFFIX_LEN, hf_audit, probe_fixture, probe_rows  # noqa: F401
+from probes_fixtures import hf_audit, probe_fixture, probe_rows  # noqa: F401
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
 

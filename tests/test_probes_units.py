@@ -7,9 +7,7 @@ import json
 import math
 import random
 import subprocess
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +19,6 @@ from workbench.probes.canaries import (CanaryError, CanaryFormat, CanarySet, com
 from workbench.probes.config import ConfigError, build_config
 from workbench.probes.samples import read_samples
 
-WORKBENCH = str(Path(sys.executable).parent / "workbench")
 
 
 def test_min_k_and_loss():

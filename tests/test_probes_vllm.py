@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from probes_fixtures import PREFIX_LEN, SUFFIX_LEN, hf_audit, probe_fixture, probe_rows  # noqa: F401

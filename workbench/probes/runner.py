@@ -7,7 +7,6 @@ import logging
 import math
 from typing import Sequence
 
-import numpy as np
 import pyarrow as pa
 
 from workbench.probes import scores as S
