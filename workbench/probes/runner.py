@@ -69,6 +69,8 @@ class ProbeRunner:
             st, row, ex = main[j], rows[i], extras[i]
             n = len(st.token_ids) - off
             row["n_tokens"] = n
+            if self.engine.max_length and len(st.token_ids) >= self.engine.max_length:
+                ex["truncated_at_tokens"] = self.engine.max_length  # scores cover the first max_length tokens
             if st.logprob.size == 0:
                 ex["error"] = "too short to score (needs 2 tokens, or 1 with a BOS token)"
                 continue
@@ -100,10 +102,15 @@ class ProbeRunner:
                         cross_rows.append((i, st.token_ids[p : p + cfg.suffix_len]))
         if cross_prefixes:
             gens = self.engine.greedy(cross_prefixes, cfg.suffix_len)
+            disagree = 0
             for (i, target), gen in zip(cross_rows, gens):
                 matched = S.matched_prefix(gen, target)
-                extras[i].update(generate_matched=matched,
-                                 generate_agrees=(matched == rows[i]["matched_suffix_tokens"]))
+                agrees = matched == rows[i]["matched_suffix_tokens"]
+                disagree += not agrees
+                extras[i].update(generate_matched=matched, generate_agrees=agrees)
+            if disagree:
+                log.warning("cross-check: greedy generation disagrees with the one-pass verdict on %d of %d "
+                            "samples (ties or numerics; see extra.min_margin)", disagree, len(gens))
         for row, ex in zip(rows, extras):
             row["extra"] = json.dumps(ex, sort_keys=True) if ex else None
         return rows
