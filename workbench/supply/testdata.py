@@ -101,8 +101,11 @@ def benign_pickle() -> bytes:
 
 
 def _zip(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_STORED) -> bytes:
+    import warnings
+
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as z:
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", method) as z:
+        warnings.simplefilter("ignore", UserWarning)  # duplicate names are one of the fixtures
         for name, data in members:
             zi = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             zi.compress_type = method
