@@ -509,14 +509,19 @@ class FastPatternEngine:
         seg_len = starts[seg + 1] - 1 - base
         loc_end = np.minimum(to - base, seg_len)
         loc_frm = np.maximum(frm - base, 0)
-        keep = loc_end > 0
         order = np.lexsort((loc_end, pid, seg))
-        for k in order[keep[order]]:
-            j = int(seg[k])
-            i = chunk_idx[j]
-            if regions[i] is None:
-                continue
-            regions[i].setdefault(int(pid[k]), []).append((int(loc_frm[k]), int(loc_end[k])))
+        order = order[loc_end[order] > 0]
+        if not len(order):
+            return
+        seg_s, pid_s = seg[order], pid[order]
+        frm_l, end_l = loc_frm[order].tolist(), loc_end[order].tolist()
+        cuts = np.flatnonzero((np.diff(seg_s) != 0) | (np.diff(pid_s) != 0)) + 1
+        bounds = [0, *cuts.tolist(), len(order)]
+        seg_l, pid_l = seg_s.tolist(), pid_s.tolist()
+        for a, b in zip(bounds[:-1], bounds[1:]):  # one (text, pattern) group at a time
+            i = chunk_idx[seg_l[a]]
+            if regions[i] is not None:
+                regions[i][pid_l[a]] = list(zip(frm_l[a:b], end_l[a:b]))
         if kind == "unicode":  # byte offsets -> character offsets
             for j, i in enumerate(chunk_idx):
                 if not regions[i]:
@@ -668,14 +673,20 @@ class FastPatternEngine:
         pattern, second = pm._PATTERN, pm._SECOND_NUMBER_START_PATTERN
         chains: dict[int, list[tuple[int, int, str, set[str]]]] = {}
 
+        base_at: dict[int, int] = {}  # candidate start -> position in chain(0)
+
         def chain(idx: int):
-            """libphonenumber's candidates from idx on, when none of them matches."""
+            """libphonenumber's candidates from idx on, when none of them matches. Once a
+            candidate starts where one of chain(0) starts, the rest is chain(0)'s rest."""
             got = chains.get(idx)
             if got is None:
                 got = []
                 mt = pattern.search(window, idx)
                 while mt is not None:
                     start = mt.start()
+                    if idx and start in base_at:
+                        got.extend(chains[0][base_at[start] :])
+                        break
                     cand = window[start : mt.end()]
                     cut = second.search(cand)
                     if cut:
@@ -683,10 +694,14 @@ class FastPatternEngine:
                     needed = cand_regions.get(cand)
                     if needed is None:
                         needed = cand_regions[cand] = self._phone_regions(rec, cand)
+                    if not idx:
+                        base_at[start] = len(got)
                     got.append((start, start + len(cand), cand, needed))
                     mt = pattern.search(window, start + len(cand))
                 chains[idx] = got
             return got
+
+        chain(0)
 
         out = []
         score = rec.obj.SCORE
