@@ -7,13 +7,9 @@ builds are cached in this module, so each happens once per session however many 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 _CACHE: dict = {}
 
