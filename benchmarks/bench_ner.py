@@ -111,7 +111,8 @@ def main() -> None:
     ap.add_argument("--concat", type=int, default=1, help="join K texts into one document")
     ap.add_argument("--repeat", type=int, default=1, help="repeat the corpus R times")
     ap.add_argument("--max-tokens", type=int, default=None, help="detector token budget per batch")
-    ap.add_argument("--batch-records", type=int, default=512, help="texts per detector call (as the pipeline does)")
+    ap.add_argument("--batch-records", type=int, default=None,
+                    help="texts per detector call, like execution.batch_records in a scan (default 4096 on CUDA, 512 on CPU)")
     ap.add_argument("--pipeline-batch-sizes", default="1", help="comma list; 1 is the pipeline's default")
     ap.add_argument("--pipeline-limit", type=int, default=0,
                     help="time the pipeline on the first N texts only (rates are per token either way)")
@@ -128,6 +129,8 @@ def main() -> None:
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     shape = args.shape or ("base" if device.startswith("cuda") else "mini")
+    if args.batch_records is None:
+        args.batch_records = 4096 if device.startswith("cuda") else 512
     texts, src = load_texts(args)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     tmp = tempfile.TemporaryDirectory()

@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256, help="texts per detector call")
     ap.add_argument("--min-iou", type=float, default=0.5)
     ap.add_argument("--no-resolve", action="store_true", help="do not resolve overlaps between detectors")
+    ap.add_argument("--priority", default="",
+                    help="detectors that win overlaps before scores are compared, highest first, e.g. secrets,patterns")
     ap.add_argument("--tiny-ner", action="store_true",
                     help="train the tiny test NER model (seconds) and use it as WORKBENCH_NER_MODEL: checks the "
                          "harness end to end; its numbers say nothing about a real model")
@@ -116,9 +118,19 @@ def main() -> None:
         raise SystemExit(f"error: {e}") from None
     load_s = time.perf_counter() - t0
     resolve = not args.no_resolve
+    names = [n for n in args.priority.split(",") if n]
+    priority = {n: len(names) - i for i, n in enumerate(names)}
+
+    def run(texts: list[str]):
+        if not priority or not resolve:
+            return detect(detectors, texts, resolve)
+        from workbench.detectors.merge import resolve_overlaps
+
+        return [resolve_overlaps(s, priority) for s in detect(detectors, texts, False)]
 
     md = [f"## eval_pii: profile `{profile.name}` ({profile.source})", "",
-          f"detectors: {', '.join(profile.detectors)}; overlap resolution: {'on' if resolve and len(detectors) > 1 else 'off'}; "
+          f"detectors: {', '.join(profile.detectors)}; overlap resolution: {'on' if resolve and len(detectors) > 1 else 'off'}"
+          f"{f' (priority {args.priority})' if priority and resolve else ''}; "
           f"matching: same type, character IoU >= {args.min_iou}", "",
           "gold label -> evaluated type: " + ", ".join(f"{k}->{v}" for k, v in ev.LABEL_MAP.items()), "",
           "detector type -> evaluated type: " + ", ".join(f"{k}->{v}" for k, v in PRED_MAP.items())]
@@ -135,7 +147,7 @@ def main() -> None:
         if args.limit:
             data = data[: args.limit]
         t0 = time.perf_counter()
-        preds = ev.predict_with(lambda texts: detect(detectors, list(texts), resolve), data, batch=args.batch)
+        preds = ev.predict_with(lambda texts: run(list(texts)), data, batch=args.batch)
         secs = time.perf_counter() - t0
         preds = [[(PRED_MAP.get(t, t), s, e) for t, s, e in p if PRED_MAP.get(t, t) is not None] for p in preds]
         report = ev.evaluate(data, preds, min_iou=args.min_iou)

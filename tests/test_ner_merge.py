@@ -96,3 +96,13 @@ def test_random_inputs_invariants():
                     for o in k.extra.get("overlaps", []))
                 and k.score >= sp.score for k in out)
             assert kept or recorded, sp
+
+
+def test_priority_before_score():
+    ssn = S("US_SSN", 10, 21, 0.5, "patterns", "UsSsnRecognizer")
+    loc = S("LOCATION", 10, 21, 0.97, "ner", "LOC")
+    (w,) = resolve_overlaps([ssn, loc])
+    assert w.detector == "ner"
+    (w,) = resolve_overlaps([ssn, loc], priority={"patterns": 1})
+    assert (w.entity_type, w.detector) == ("US_SSN", "patterns")
+    assert w.extra["overlaps"][0]["detector"] == "ner"

@@ -15,6 +15,10 @@ all detectors into the findings to write:
    about its own overlaps), and whole-text findings (`extra["scope"] == "text"`, from
    `classify` and `injection`) are labels of the text, not of characters: they pass through.
 
+Optional `priority` ({detector: rank}, higher first) is compared before the score: e.g.
+`{"secrets": 2, "patterns": 1}` lets validated pattern matches beat a NER model's (uncalibrated,
+often near 1.0) softmax scores on the same characters. Without it, only scores count.
+
 The result is sorted by (start, end, entity_type, detector). Deterministic for any input order.
 """
 
@@ -49,7 +53,7 @@ def _merge_identical(group: list[Span]) -> Span:
     return replace(best, detector="+".join(sorted(dets)), extra=extra)
 
 
-def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
+def resolve_overlaps(spans: Iterable[Span], priority: dict[str, int] | None = None) -> list[Span]:
     """One text's spans from all detectors -> the findings to keep (see module doc)."""
     spans = list(spans)
     if len(spans) < 2:
@@ -62,7 +66,12 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
         groups.setdefault((s.start, s.end, s.entity_type), []).append(s)
     merged = [_merge_identical(g) for g in groups.values()]
 
-    order = sorted(merged, key=lambda s: (-s.score, -(s.end - s.start), s.detector, s.entity_type, s.start))
+    prio = priority or {}
+
+    def rank(s: Span) -> int:
+        return max(prio.get(d, 0) for d in s.detector.split("+"))
+
+    order = sorted(merged, key=lambda s: (-rank(s), -s.score, -(s.end - s.start), s.detector, s.entity_type, s.start))
     kept: list[Span] = []
     lost: dict[int, list[Span]] = {}
     for s in order:
