@@ -6,7 +6,6 @@ test session in a temporary directory; nothing is downloaded.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
