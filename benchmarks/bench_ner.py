@@ -124,6 +124,7 @@ def main() -> None:
     import transformers
 
     torch.set_num_threads(args.threads)
+    from workbench.detectors.batching import dtype_kwarg
     from workbench.detectors.ner import NerConfig, NerDetector
     from workbench.detectors.tiny import SHAPES, random_token_classifier
 
@@ -168,7 +169,7 @@ def main() -> None:
     if not args.skip_pipeline:
         dev_arg = 0 if device.startswith("cuda") else -1
         pipe = transformers.pipeline("token-classification", model=model_dir, tokenizer=model_dir, device=dev_arg,
-                                     aggregation_strategy="first", dtype=det.model.dtype)
+                                     aggregation_strategy="first", **{dtype_kwarg(): det.model.dtype})
         list(pipe(warm[:32], batch_size=8))
         sub = texts[: args.pipeline_limit] if args.pipeline_limit else texts
         for bs in [int(x) for x in args.pipeline_batch_sizes.split(",") if x]:

@@ -123,13 +123,14 @@ def load_model(auto_cls_name: str, model: str, *, allow_download: bool = False, 
     mkw = dict(kw)
     if attn_implementation:
         mkw["attn_implementation"] = attn_implementation
+    mkw[dtype_kwarg()] = torch_dtype
     try:
         try:
-            mdl = cls.from_pretrained(model, dtype=torch_dtype, **mkw)
+            mdl = cls.from_pretrained(model, **mkw)
         except (ValueError, TypeError) as e:
             if attn_implementation and "attn" in str(e).lower():
                 mkw.pop("attn_implementation")
-                mdl = cls.from_pretrained(model, dtype=torch_dtype, **mkw)
+                mdl = cls.from_pretrained(model, **mkw)
             else:
                 raise
     except ConfigError:
@@ -139,7 +140,17 @@ def load_model(auto_cls_name: str, model: str, *, allow_download: bool = False, 
         raise ConfigError(f"model {model}: cannot load it as {auto_cls_name}: {type(e).__name__}{hint}") from None
     mdl.eval()
     mdl.to(dev)
+    if mdl.dtype != torch_dtype:
+        mdl.to(dtype=torch_dtype)
     return tok, mdl, dev
+
+
+def dtype_kwarg() -> str:
+    """`from_pretrained` takes `dtype` since transformers 4.56, `torch_dtype` before."""
+    import transformers
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__.split("+")[0]) >= Version("4.56") else "torch_dtype"
 
 
 # --------------------------------------------------------------------------- tokenizing
