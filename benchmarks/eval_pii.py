@@ -79,8 +79,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256, help="texts per detector call")
     ap.add_argument("--min-iou", type=float, default=0.5)
     ap.add_argument("--no-resolve", action="store_true", help="do not resolve overlaps between detectors")
-    ap.add_argument("--priority", default="",
-                    help="detectors that win overlaps before scores are compared, highest first, e.g. secrets,patterns")
+    ap.add_argument("--priority", default=None,
+                    help="detectors that win overlaps before scores are compared, highest first, e.g. secrets,patterns "
+                         "(default: the profile's overlap_priority; '' = score only)")
     ap.add_argument("--tiny-ner", action="store_true",
                     help="train the tiny test NER model (seconds) and use it as WORKBENCH_NER_MODEL: checks the "
                          "harness end to end; its numbers say nothing about a real model")
@@ -117,16 +118,13 @@ def main() -> None:
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
     load_s = time.perf_counter() - t0
-    resolve = not args.no_resolve
-    names = [n for n in args.priority.split(",") if n]
+    resolve = not args.no_resolve and profile.resolve_overlaps
+    names = list(profile.overlap_priority) if args.priority is None else [n for n in args.priority.split(",") if n]
     priority = {n: len(names) - i for i, n in enumerate(names)}
+    args.priority = ",".join(names)
 
     def run(texts: list[str]):
-        if not priority or not resolve:
-            return detect(detectors, texts, resolve)
-        from workbench.detectors.merge import resolve_overlaps
-
-        return [resolve_overlaps(s, priority) for s in detect(detectors, texts, False)]
+        return detect(detectors, texts, resolve, names)
 
     md = [f"## eval_pii: profile `{profile.name}` ({profile.source})", "",
           f"detectors: {', '.join(profile.detectors)}; overlap resolution: {'on' if resolve and len(detectors) > 1 else 'off'}"

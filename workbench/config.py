@@ -54,9 +54,25 @@ class Profile(Strict):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     fields: list[str] = Field(default_factory=lambda: ["text"], description="default --field paths")
     store_matches: bool = False
+    resolve_overlaps: bool = Field(True, description="merge overlapping spans of several detectors")
+    overlap_priority: list[str] = Field(
+        default_factory=list,
+        description="detector names, most trusted first: on overlapping spans a higher-ranked detector "
+        "wins before scores are compared (default: the higher score wins)",
+    )
     execution: Execution = Field(default_factory=Execution)
     redact: dict[str, Any] = Field(default_factory=dict, description="`workbench redact` policies (validated by workbench.redact.RedactPolicy)")
     source: str = ""
+
+    @field_validator("overlap_priority")
+    @classmethod
+    def _known_priority(cls, v: list[str]) -> list[str]:
+        from workbench.detectors.registry import DETECTORS
+
+        unknown = [d for d in v if d not in DETECTORS]
+        if unknown:
+            raise ValueError(f"unknown detector {', '.join(unknown)} (known: {', '.join(sorted(DETECTORS))})")
+        return v
 
     @field_validator("detectors")
     @classmethod

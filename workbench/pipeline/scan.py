@@ -98,6 +98,8 @@ def scan(
         "fields": fields,
         "id_field": id_field,
         "store_matches": store_matches,
+        "resolve_overlaps": profile.resolve_overlaps,
+        "overlap_priority": list(profile.overlap_priority),
         "execution": ex.model_dump(),
     }
     resumed = False
@@ -153,6 +155,8 @@ def scan(
         store_matches=store_matches,
         batch_records=ex.batch_records,
         max_record_bytes=int(ex.max_record_mb * 1_000_000),
+        resolve_overlaps=profile.resolve_overlaps,
+        overlap_priority=list(profile.overlap_priority),
     )
     t0 = time.perf_counter()
     failed: dict[str, str] = {}

@@ -40,11 +40,16 @@ class ScanSettings:
     batch_records: int = 512
     max_record_bytes: int = 8 << 20
     resolve_overlaps: bool = True
+    overlap_priority: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def detect(detectors: list[Any], texts: list[str], resolve: bool = True) -> list[list[Span]]:
-    """Run every detector on a batch of texts; merge overlapping spans of several detectors."""
+def detect(
+    detectors: list[Any], texts: list[str], resolve: bool = True, priority: list[str] | None = None
+) -> list[list[Span]]:
+    """Run every detector on a batch of texts; merge overlapping spans of several detectors.
+
+    `priority` lists detector names, most trusted first (see `merge.resolve_overlaps`)."""
     per_text: list[list[Span]] = [[] for _ in texts]
     if not texts:
         return per_text
@@ -54,7 +59,8 @@ def detect(detectors: list[Any], texts: list[str], resolve: bool = True) -> list
     if resolve and len(detectors) > 1:
         from workbench.detectors.merge import resolve_overlaps
 
-        per_text = [resolve_overlaps(s) if len(s) > 1 else s for s in per_text]
+        rank = {name: len(priority) - i for i, name in enumerate(priority)} if priority else None
+        per_text = [resolve_overlaps(s, rank) if len(s) > 1 else s for s in per_text]
     return per_text
 
 
@@ -75,7 +81,7 @@ class ShardWorker:
         n_ok = n_err = 0
         n_bytes = 0
         for batch in read_batches(shard, s.fields, s.id_field, s.batch_records, s.max_record_bytes):
-            spans = detect(self.detectors, batch.texts, s.resolve_overlaps)
+            spans = detect(self.detectors, batch.texts, s.resolve_overlaps, s.overlap_priority)
             per_record = self._add_findings(shard, batch, spans, findings, entity_counts)
             for k, rid in enumerate(batch.record_ids):
                 err = batch.errors[k]
