@@ -111,6 +111,31 @@ _DIGITS = std_re.compile(r"\d+")
 _PHONE_TESTS: dict[tuple, dict] = {}
 
 
+def _prefix_ok(prefix, digits: str) -> bool:
+    """False only when libphonenumber's VALID check `_is_national_prefix_present_if_required`
+    must fail: the digits carry no country code, international or national prefix, are a
+    national number of the region as written, and that number's format needs the prefix."""
+    if prefix is None:
+        return True
+    cc, npp, types, meta = prefix
+    if digits.startswith(cc) or npp.match(digits) or digits.startswith("0") or not types.fullmatch(digits):
+        return True
+    try:
+        from phonenumbers.phonenumberutil import (
+            _choose_formatting_pattern_for_number,
+            _formatting_rule_has_first_group_only,
+        )
+
+        rule = _choose_formatting_pattern_for_number(meta.number_format, digits)
+    except Exception:
+        return True
+    if rule is None or not rule.national_prefix_formatting_rule:
+        return True
+    if rule.national_prefix_optional_when_formatting:
+        return True
+    return bool(_formatting_rule_has_first_group_only(rule.national_prefix_formatting_rule))
+
+
 def _phone_region_tests(regions: tuple) -> dict:
     """Per region: (regex of every valid national number with an optional country code and
     national prefix in front, regex of its international dialling prefix); (None, None) where
@@ -142,9 +167,18 @@ def _phone_region_tests(regions: tuple) -> dict:
             strip += "0*"  # the national number is an integer: parsing drops leading zeros
             valid = std_re.compile(strip + "(?:" + "|".join(f"(?:{t})" for t in types) + ")")
             idd = std_re.compile(meta.international_prefix or "(?!)")
-            out[region] = (valid, idd)
+            prefix = None
+            npp = meta.national_prefix_for_parsing or meta.national_prefix
+            if npp and not meta.national_prefix_transform_rule:
+                prefix = (
+                    str(cc),
+                    std_re.compile(npp),
+                    std_re.compile("(?:" + "|".join(f"(?:{t})" for t in types) + ")"),
+                    PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(cc)),
+                )
+            out[region] = (valid, idd, prefix)
         except Exception:  # unknown region or metadata layout: no shortcut for it
-            out[region] = (None, None)
+            out[region] = (None, None, None)
     _PHONE_TESTS[regions] = out
     return out
 
@@ -739,6 +773,8 @@ class FastPatternEngine:
         starts with R's international prefix or a plus sign (any country: keep R).
         """
         regions = set(rec.obj.supported_regions)
+        if (rec.obj.leniency or 0) < 1:  # POSSIBLE leniency does not ask for a valid number
+            return regions
         if not window.isascii() or "+" in window or window.lower().count("x") >= 3:
             return regions
         tests = _phone_region_tests(tuple(rec.obj.supported_regions))
@@ -752,8 +788,10 @@ class FastPatternEngine:
                 for j in range(i, len(groups)):
                     digits += groups[j]
                     for region in regions - needed:
-                        valid, idd = tests.get(region, (None, None))
-                        if valid is None or idd.match(digits) or valid.fullmatch(digits):
+                        valid, idd, prefix = tests.get(region, (None, None, None))
+                        if valid is None or idd.match(digits):
+                            needed.add(region)
+                        elif valid.fullmatch(digits) and _prefix_ok(prefix, digits):
                             needed.add(region)
                     if len(needed) == len(regions):
                         return needed
