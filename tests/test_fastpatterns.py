@@ -101,6 +101,32 @@ def test_non_ascii_and_edge_texts(engines):
     assert _diffs("edge", texts, stock(texts), fast(texts)) == []
 
 
+def test_number_like_strings_phone_filter(engines):
+    """The phone shortcut (skip regions whose number patterns cannot match) loses nothing:
+    random digit strings of every length, with separators, prefixes and neighbours."""
+    import random
+
+    fast, stock = engines
+    rnd = random.Random(11)
+    texts = []
+    for _ in range(600):
+        k = rnd.randint(3, 16)
+        lead = rnd.choice(["", "", "0", "1", "00", "011", "+", "+49 ", "+1 ", "(0", "49", "44", "972"])
+        digits = "".join(rnd.choice("0123456789") for _ in range(k))
+        sep = rnd.choice(["", " ", "-", ".", "/", " - "])
+        cut = sorted(rnd.sample(range(1, k), min(2, k - 1)))
+        body = sep.join([digits[: cut[0]], digits[cut[0] : cut[-1]], digits[cut[-1] :]]) if len(cut) > 1 else digits
+        if lead == "(0":
+            body = "(0" + body[:2] + ") " + body[2:]
+            lead = ""
+        before = rnd.choice(["tel ", "id=", "x", "", "call: ", "[", "in "])
+        after = rnd.choice(["", " ok", "ms", ":30", ", next", "%", " ext. 12"])
+        texts.append(f"{before}{lead}{body}{after}")
+    a, b = stock(texts), fast(texts)
+    assert sum(1 for x in a for s in x if s.entity_type == "PHONE_NUMBER") > 50
+    assert _diffs("numbers", texts, a, b) == []
+
+
 def _prf(pred, gold):
     tp = len(pred & gold)
     p = tp / len(pred) if pred else 1.0
