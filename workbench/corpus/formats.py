@@ -7,7 +7,6 @@ unchanged (redaction).
 
 from __future__ import annotations
 
-import bz2  # noqa: F401  (kept for symmetry; gz/zst are the supported wrappers)
 import csv
 import gzip
 import io

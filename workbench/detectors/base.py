@@ -28,3 +28,34 @@ class Detector(Protocol):
     name: str
 
     def __call__(self, texts: Sequence[str]) -> list[list[Span]]: ...
+
+
+def windows(n: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Split [0, n) (characters or tokens) into windows [ws, we) of at most `size`, overlapping by `overlap`.
+
+    Returns (ws, we, own_start, own_end). The own ranges partition [0, n): a span (or a token's
+    prediction) is taken from the window that owns its start, where it has at least overlap//2
+    units of context on each side (except at the ends of the text). n == 0 gives no windows.
+    """
+    if n <= 0:
+        return []
+    if size <= 0:
+        raise ValueError("window size must be positive")
+    overlap = max(0, min(overlap, size - 1))
+    if n <= size:
+        return [(0, n, 0, n)]
+    step = size - overlap
+    out = []
+    ws = 0
+    while True:
+        we = min(n, ws + size)
+        last = we == n
+        own_start = 0 if ws == 0 else out[-1][3]
+        own_end = n if last else we - overlap // 2
+        out.append((ws, we, own_start, own_end))
+        if last:
+            return out
+        ws += step
+
+
+# --------------------------------------------------------------------------- batching

@@ -28,6 +28,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from workbench.detectors.base import windows as token_windows  # noqa: F401 (token windows)
+
 log = logging.getLogger(__name__)
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -260,37 +262,6 @@ def _fill_words(wids: np.ndarray) -> np.ndarray:
         else:
             out[i] = w
     return out
-
-
-def token_windows(n: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Split tokens [0, n) into windows [ws, we) of at most `size` tokens overlapping by `overlap`.
-
-    Returns (ws, we, own_start, own_end). The own ranges partition [0, n): a token's prediction
-    is taken from the window that owns it, where it has at least overlap//2 tokens of context on
-    each side (except at the ends of the text). n == 0 gives no windows.
-    """
-    if n <= 0:
-        return []
-    if size <= 0:
-        raise ValueError("window size must be positive")
-    overlap = max(0, min(overlap, size - 1))
-    if n <= size:
-        return [(0, n, 0, n)]
-    step = size - overlap
-    out = []
-    ws = 0
-    while True:
-        we = min(n, ws + size)
-        last = we == n
-        own_start = 0 if ws == 0 else out[-1][3]
-        own_end = n if last else we - overlap // 2
-        out.append((ws, we, own_start, own_end))
-        if last:
-            return out
-        ws += step
-
-
-# --------------------------------------------------------------------------- batching
 
 
 def pack_by_tokens(lengths: Sequence[int], max_tokens: int, max_batch: int = 0,

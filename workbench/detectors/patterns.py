@@ -24,7 +24,7 @@ from typing import Any, Literal, Sequence
 from pydantic import Field, field_validator
 
 from workbench.config import Strict
-from workbench.detectors.base import Span
+from workbench.detectors.base import Span, windows  # noqa: F401 (windows: used by fastpatterns too)
 
 log = logging.getLogger(__name__)
 
@@ -188,28 +188,6 @@ def build_analyzer(config: PatternsConfig | None = None):
         supported_languages=["en"],
         default_score_threshold=config.threshold,
     )
-
-
-def windows(n: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Split [0, n) into windows [ws, we) that overlap by `overlap` characters.
-
-    Returns (ws, we, own_start, own_end): a span found in a window is kept only if it starts
-    in [own_start, own_end); own ranges partition [0, n), so every span is reported once.
-    """
-    if n <= size:
-        return [(0, n, 0, n)]
-    step = size - overlap
-    out = []
-    ws = 0
-    while True:
-        we = min(n, ws + size)
-        own_start = ws if ws == 0 else ws + overlap // 2
-        last = we == n
-        own_end = n if last else we - overlap // 2
-        out.append((ws, we, own_start, own_end))
-        if last:
-            return out
-        ws += step
 
 
 class PatternsDetector:
