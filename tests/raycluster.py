@@ -43,9 +43,16 @@ def local_ray_cluster(num_cpus: int = 2):
     # file exists from an earlier local ray.init, and the CLI client would then need the token).
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
+    # `python` in a job's entrypoint must be this environment's (make test does not activate .venv)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     cmd = [str(BIN / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
            "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--include-dashboard", "true",
-           "--num-cpus", str(num_cpus), "--temp-dir", temp_dir, "--disable-usage-stats"]
+           "--num-cpus", str(num_cpus), "--temp-dir", temp_dir, "--disable-usage-stats",
+           # every fixed default port taken from free ones: another Ray on the machine (a local
+           # ray.init, an earlier test cluster still shutting down) must not block the job agent
+           "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+           "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port()),
+           "--ray-client-server-port", str(free_port())]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
         if out.returncode != 0:
