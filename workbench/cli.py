@@ -315,7 +315,7 @@ def runs(
         err_console.print("no runs in this store", highlight=False)
 
 
-# ---- secrets + redaction (issue 4) -----------------------------------------------------
+# ---- secrets + redaction -------------------------------------------------------------
 
 
 def _redact_errors():
@@ -406,7 +406,7 @@ def redact_cmd(
         fail(f"the re-scan still finds redacted types in the output: {left}", code=1)
 
 
-# ---- model plane: probes, canaries (issue 5) --------------------------------------------
+# ---- model plane: probes, canaries ----------------------------------------------------
 
 from pathlib import Path  # noqa: E402 (also imported above; this section stands alone)
 
@@ -585,7 +585,7 @@ def canary_make(
                   highlight=False)
 
 
-# ---- supply chain: model artifact scanning (issue 8) ------------------------------------
+# ---- supply chain: model artifact scanning --------------------------------------------
 
 model_app = typer.Typer(
     help="Model artifacts: scan pickles, zips, safetensors, GGUF, ONNX, Keras without loading them; "
