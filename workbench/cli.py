@@ -90,7 +90,7 @@ class _Progress:
                             mb=f"{self.bytes / 1e6:.1f}", rate=f"{rate:.2f}")
         elif elapsed - self.last >= self.interval or self.bytes >= self.total:
             self.last = elapsed
-            left = (self.total - self.bytes) / (rate * 1e6) if rate > 0 else float("nan")
+            left = max(0.0, self.total - self.bytes) / (rate * 1e6) if rate > 0 else float("nan")
             err_console.print(
                 f"scan: {self.records} records, {self.bytes / 1e6:.1f}/{self.total / 1e6:.1f} MB, "
                 f"{rate:.2f} MB/s, {self.findings} findings, ETA {left:.0f}s", highlight=False)
@@ -182,7 +182,7 @@ def _print_summary(r: Any) -> None:
     t.add_row("records ok", str(r.records_ok))
     t.add_row("records error", str(r.records_error))
     t.add_row("findings", str(r.findings))
-    t.add_row("throughput", f"{r.mb_per_s:.2f} MB/s ({r.bytes / 1e6:.2f} MB in {r.seconds:.1f} s)")
+    t.add_row("throughput", f"{r.mb_per_s:.2f} MB/s ({r.bytes / 1e6:.2f} MB of records read in {r.seconds:.1f} s)")
     console.print(t)
     if r.entities:
         e = Table(title="findings per entity type", header_style="bold")

@@ -313,7 +313,7 @@ def _run_ray(
                 pool.append(actor)
         else:
             if progress:
-                progress({"records": info["records_ok"] + info["records_error"], "bytes": info["bytes"],
+                progress({"records": info["records_ok"] + info["records_error"], "bytes": shard.n_bytes,
                           "findings": info["findings"]})
                 progress({"shard_done": info})
         if pending:

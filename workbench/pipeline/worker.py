@@ -79,7 +79,7 @@ class ShardWorker:
         records: dict[str, list] = {name: [] for name in RECORDS.names}
         entity_counts: Counter[str] = Counter()
         n_ok = n_err = 0
-        n_bytes = 0
+        n_bytes = reported = 0
         for batch in read_batches(shard, s.fields, s.id_field, s.batch_records, s.max_record_bytes):
             spans = detect(self.detectors, batch.texts, s.resolve_overlaps, s.overlap_priority)
             per_record = self._add_findings(shard, batch, spans, findings, entity_counts)
@@ -97,7 +97,13 @@ class ShardWorker:
                     n_ok += 1
             n_bytes += batch.n_bytes
             if progress:
-                progress({"records": len(batch), "bytes": batch.n_bytes, "findings": sum(per_record)})
+                # progress counts input bytes as planned (compressed size for .gz/.zst), so the bar
+                # and its ETA never run past the total: clamp to what the shard has left
+                step = min(batch.n_bytes, shard.n_bytes - reported)
+                reported += step
+                progress({"records": len(batch), "bytes": step, "findings": sum(per_record)})
+        if progress and shard.n_bytes > reported:
+            progress({"records": 0, "bytes": shard.n_bytes - reported, "findings": 0})
         schema = FINDINGS_WITH_MATCH if s.store_matches else FINDINGS
         self.store.write_table("findings", s.run_id, shard.shard_id, pa.Table.from_pydict(findings, schema=schema))
         self.store.write_table("records", s.run_id, shard.shard_id, pa.Table.from_pydict(records, schema=RECORDS))
