@@ -111,3 +111,36 @@ def test_read_batches_mixed_shapes(tmp_path):
     assert "no text field" in b.errors[2] and "list" in b.errors[3]
     assert b.texts == ["hello", "m0", "m1"]
     assert b.text_field == ["text", "messages[0].content", "messages[1].content"]
+
+
+def test_csv_bad_rows_are_errors_not_lost(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_bytes(b'id,text\n1,fine\n2,too,many,cells\n3,"bad utf8 \xff"\n\n4,"unterminated\n')
+    _, rows = rows_of([p])
+    by_index = {r.index: r for r in rows}
+    assert by_index[0].value == {"id": "1", "text": "fine"}
+    assert "columns" in by_index[1].error and "invalid UTF-8" in by_index[2].error
+    assert by_index[4].error  # the unterminated quote runs to the end of the file: one bad record
+    assert [r.index for r in rows] == [0, 1, 2, 4]  # the blank line is not a record
+
+
+def test_scan_makes_no_network_connection(tmp_path, monkeypatch):
+    """Nothing is downloaded or fetched at scan time (spaCy model, tldextract suffix list, hub)."""
+    import socket
+
+    from workbench.config import load_profile
+    from workbench.pipeline.scan import scan
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network connection attempted during a scan")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.jsonl").write_text(json.dumps({"text": "mail ann.lee@example.co.uk or see https://example.org"}) + "\n")
+    for engine in ("fast", "presidio"):
+        prof = load_profile("pii-default")
+        prof.detectors["patterns"]["engine"] = engine
+        r = scan([str(d)], str(tmp_path / f"s-{engine}"), prof, executor="local")
+        assert r.status == "done" and r.entities.get("EMAIL_ADDRESS") == 1
