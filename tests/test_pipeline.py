@@ -39,3 +39,19 @@ def test_failed_shard_then_resume(tmp_path, monkeypatch):
     con = connect(tmp_path / "s")
     assert con.execute("select count(*) from records").fetchone()[0] == 15
     assert con.execute("select count(*) from findings where entity_type='EMAIL_ADDRESS'").fetchone()[0] == 15
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_has_cuda(), reason="this machine has a GPU: the local Ray cluster would have one")
+def test_gpu_profile_on_a_cluster_without_gpus_is_a_clear_error(tmp_path, wb):
+    (tmp_path / "in.jsonl").write_text('{"text": "x"}\n')
+    prof = tmp_path / "gpu.yaml"
+    prof.write_text("detectors:\n  patterns: {}\nexecution:\n  num_gpus: 1\n")
+    p = wb("scan", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "s"), "--profile", str(prof), timeout=300)
+    assert p.returncode == 2, p.stderr
+    assert "num_gpus" in p.stderr and "Traceback" not in p.stderr

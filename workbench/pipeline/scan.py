@@ -268,6 +268,13 @@ def _run_ray(
     _ray_init(address)
     ex = profile.execution
     resources = ray.cluster_resources()
+    for kind, need in (("GPU", ex.num_gpus), ("CPU", ex.num_cpus)):
+        if need and resources.get(kind, 0) < need:
+            # an actor that can never be placed would wait forever: say so instead
+            raise ConfigError(
+                f"the profile asks for {need:g} {kind} per worker (execution.num_{kind.lower()}s) but the Ray "
+                f"cluster has {resources.get(kind, 0):g}; change the profile or join a cluster with {kind}s"
+            )
     if workers is None:
         workers = ex.workers
     if workers is None:
