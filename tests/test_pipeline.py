@@ -55,3 +55,11 @@ def test_gpu_profile_on_a_cluster_without_gpus_is_a_clear_error(tmp_path, wb):
     p = wb("scan", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "s"), "--profile", str(prof), timeout=300)
     assert p.returncode == 2, p.stderr
     assert "num_gpus" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_unset_environment_variable_fails_before_the_run_starts(tmp_path, wb):
+    (tmp_path / "in.jsonl").write_text('{"text": "x"}\n')
+    env = {"WORKBENCH_NER_MODEL": ""}
+    p = wb("scan", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "s"), "--profile", "pii-full", env=env)
+    assert p.returncode == 2 and "WORKBENCH_NER_MODEL is not set" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "s" / "runs").exists()  # no half-started run left behind

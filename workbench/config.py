@@ -17,6 +17,8 @@ in a profile is a clear error naming the file and the key, never silence.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(Exception):
@@ -139,3 +142,41 @@ def load_profile(name_or_path: str) -> Profile:
         raise ConfigError(f"profile {path}: {e}") from None
     profile.source = str(path)
     return profile
+
+
+def expand_env(value: str, what: str = "model") -> str:
+    """Expand `${VAR}` and `${VAR:-default}` in a profile value.
+
+    Raises ConfigError (one line) when a variable is unset and has no default.
+    """
+    def sub(m: re.Match) -> str:
+        name, default = m.group(1), m.group(2)
+        val = os.environ.get(name)
+        if val:
+            return val
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{what}: environment variable {name} is not set (set it to a local model directory "
+            f"or a Hugging Face id already in the local cache, or edit the profile)"
+        )
+
+    return _ENV_RE.sub(sub, value)
+
+
+def check_environment(detectors: dict[str, dict[str, Any]]) -> None:
+    """Expand every `${VAR}` in the detectors' options once, on the driver, before a run starts:
+    an unset variable is one clear error instead of a failure inside every worker."""
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str) and "${" in value:
+            expand_env(value, where)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+
+    for name, cfg in detectors.items():
+        walk(cfg, f"detectors.{name}")

@@ -28,36 +28,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from workbench.config import expand_env
 from workbench.detectors.base import windows as token_windows  # noqa: F401 (token windows)
 
 log = logging.getLogger(__name__)
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 # --------------------------------------------------------------------------- configuration
-
-
-def expand_env(value: str, what: str = "model") -> str:
-    """Expand `${VAR}` and `${VAR:-default}` in a profile value.
-
-    Raises ConfigError (one line) when a variable is unset and has no default.
-    """
-    from workbench.config import ConfigError
-
-    def sub(m: re.Match) -> str:
-        name, default = m.group(1), m.group(2)
-        val = os.environ.get(name)
-        if val:
-            return val
-        if default is not None:
-            return default
-        raise ConfigError(
-            f"{what}: environment variable {name} is not set (set it to a local model directory "
-            f"or a Hugging Face id already in the local cache, or edit the profile)"
-        )
-
-    return _ENV_RE.sub(sub, value)
 
 
 def resolve_device(device: str = "auto"):

@@ -29,13 +29,12 @@ from typing import Any, Iterable, Iterator, Literal, Sequence
 import numpy as np
 from pydantic import Field, model_validator
 
-from workbench.config import Strict
+from workbench.config import Strict, expand_env
 from workbench.detectors.base import Span
 from workbench.detectors.batching import (
     BatchRunner,
     EncodedBatch,
     TokenizerAdapter,
-    expand_env,
     load_model,
     plan_windows,
     prefetch,

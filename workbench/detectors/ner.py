@@ -33,14 +33,13 @@ from typing import Iterable, Iterator, Literal, Sequence
 import numpy as np
 from pydantic import Field, model_validator
 
-from workbench.config import Strict
+from workbench.config import Strict, expand_env
 from workbench.detectors.base import Span
 from workbench.detectors.batching import (
     BatchRunner,
     Encoded,
     EncodedBatch,
     TokenizerAdapter,
-    expand_env,
     load_model,
     owned_rows,
     plan_windows,

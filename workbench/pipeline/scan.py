@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from workbench import __version__
-from workbench.config import ConfigError, Profile
+from workbench.config import ConfigError, Profile, check_environment
 from workbench.corpus.fields import parse_path
 from workbench.corpus.plan import CorpusError, InputFile, Shard, expand, plan
 from workbench.pipeline.worker import ScanSettings, ShardWorker
@@ -84,6 +84,7 @@ def scan(
         except ValueError as e:
             raise ConfigError(str(e)) from None
     store_matches = profile.store_matches if store_matches is None else store_matches
+    check_environment(profile.detectors)
     files = expand(paths)
     store = Store(store_path)
     # a store inside an input directory must not scan its own files
