@@ -446,7 +446,10 @@ def _probe_engine_opts(values: list[str] | None) -> dict:
     return out
 
 
-def _probe_run(data: dict, config_file: str | None) -> None:
+def _probe_run(data: dict, config_file: str | None, engine_opt: list[str] | None = None) -> None:
+    opts = _probe_engine_opts(engine_opt)
+    if opts:
+        data["engine_options"] = opts
     from workbench.probes.audit import run_audit
     from workbench.probes.canaries import CanaryError
     from workbench.probes.config import ConfigError, build_config, load_config
@@ -520,10 +523,7 @@ def probe_run(
         "shard_size": shard_size, "run_id": run_id,
         "probes": [p.strip() for p in probes.split(",") if p.strip()] if probes else None,
     }
-    opts = _probe_engine_opts(engine_opt)
-    if opts:
-        data["engine_options"] = opts
-    _probe_run(data, config)
+    _probe_run(data, config, engine_opt)
 
 
 @probe_app.command("exposure", epilog="Example: workbench probe exposure canaries/manifest.json "
@@ -544,10 +544,7 @@ def probe_exposure(
     data = {"inputs": [], "model": model, "store": out, "engine": engine, "canaries": str(manifest),
             "probes": ["exposure"], "run_id": run_id,
             "exposure": {"max_enumerate": max_enumerate, "n_samples": n_samples, "seed": seed}}
-    opts = _probe_engine_opts(engine_opt)
-    if opts:
-        data["engine_options"] = opts
-    _probe_run(data, None)
+    _probe_run(data, None, engine_opt)
 
 
 @canary_app.command("make", epilog="Example: workbench canary make --format \"my account number is {9 digits}\" "

@@ -87,26 +87,21 @@ def scan_paths(files: Sequence[str], policy: Policy | None = None, executor: str
             if on_result:
                 on_result(results[-1])
         return results
-    if executor == "thread":
+    if executor in ("thread", "process"):
         n = workers or min(len(files), os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=n) as ex:
-            results = []
-            for r in ex.map(scan_file, files, [policy] * len(files), [hash] * len(files)):
-                results.append(r)
-                if on_result:
-                    on_result(r)
-            return results
-    if executor == "process":
-        n = workers or min(len(files), os.cpu_count() or 1)
-        import multiprocessing as mp
-        import sys
+        if executor == "thread":
+            pool = ThreadPoolExecutor(max_workers=n)
+        else:
+            import multiprocessing as mp
+            import sys
 
-        # spawn (no inherited threads or locks) unless __main__ cannot be re-imported (stdin, REPL)
-        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-        ctx = "spawn" if main_file and os.path.exists(main_file) else "fork"
-        with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context(ctx)) as ex:
-            results = []
+            # spawn (no inherited threads or locks) unless __main__ cannot be re-imported (stdin, REPL);
             # workers import only the scanner (not pyarrow or the store)
+            main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+            ctx = "spawn" if main_file and os.path.exists(main_file) else "fork"
+            pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context(ctx))
+        with pool as ex:
+            results = []
             for r in ex.map(scan_file, files, [policy] * len(files), [hash] * len(files)):
                 results.append(r)
                 if on_result:
