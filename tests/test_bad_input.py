@@ -148,3 +148,23 @@ def test_profile_typo_is_a_clear_error(wb, tmp_path):
     assert p.returncode == 2 and "unknown entity EMAIL" in p.stderr
     p = wb("scan", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "s"), "--profile", "no-such-profile")
     assert p.returncode == 2 and "unknown profile" in p.stderr
+
+
+def test_lone_surrogate_in_valid_json_is_scanned(wb, tmp_path):
+    """JSON may escape a lone surrogate ("\\ud800"): it decodes to a str that spaCy and UTF-8
+    encoders reject. The record is scanned (offsets unchanged) and its batch does not fail."""
+    src = tmp_path / "sur.jsonl"
+    src.write_text(
+        '{"text": "mail jane.roe@example.com"}\n'
+        '{"text": "bad \\ud800 mail jane.roe@example.com, card 4111 1111 1111 1111"}\n'
+    )
+    store = tmp_path / "store"
+    proc = wb("scan", str(src), "--out", str(store), "--executor", "local")
+    assert proc.returncode == 0, proc.stderr
+    con = connect(store)
+    assert con.execute("select count(*) from records where status = 'ok'").fetchone()[0] == 2
+    rows = con.execute("select record_id, entity_type, start from findings order by record_id, start").fetchall()
+    text = "bad \ud800 mail jane.roe@example.com, card 4111 1111 1111 1111"
+    got = {(r[1], r[2]) for r in rows if r[0].endswith(":1")}
+    assert ("EMAIL_ADDRESS", text.index("jane")) in got
+    assert ("CREDIT_CARD", text.index("4111")) in got

@@ -230,13 +230,9 @@ class DetectSource:
         self.detectors = build_detectors(detectors_config)
 
     def detect(self, texts: list[str]) -> list[list[Span]]:
-        per_text: list[list[Span]] = [[] for _ in texts]
-        if not texts:
-            return per_text
-        for det in self.detectors:
-            for i, spans in enumerate(det(texts)):
-                per_text[i].extend(spans)
-        return per_text
+        from workbench.pipeline.worker import detect
+
+        return detect(self.detectors, texts, resolve=False)
 
 
 class RunSource:

@@ -7,6 +7,7 @@ It never sees record ids, files or the store: the pipeline attaches those.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -59,3 +60,13 @@ def windows(n: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
 
 
 # --------------------------------------------------------------------------- batching
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scannable(texts: Sequence[str]) -> list[str]:
+    """Texts with lone surrogates (valid JSON such as "\\ud800" decodes to one) replaced by
+    U+FFFD, one code point for one, so offsets stay the same. spaCy, Hyperscan and every
+    UTF-8 encoder reject them: unreplaced, one such record would fail its whole batch."""
+    return [t if t.isascii() or not _SURROGATE.search(t) else _SURROGATE.sub("\ufffd", t) for t in texts]

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from workbench.corpus.plan import Shard
 from workbench.corpus.records import RecordBatch, read_batches
-from workbench.detectors.base import Span
+from workbench.detectors.base import Span, scannable
 from workbench.detectors.registry import build_detectors
 from workbench.store import FINDINGS, RECORDS, Store
 from workbench.store.schema import FINDINGS_WITH_MATCH
@@ -53,6 +53,7 @@ def detect(
     per_text: list[list[Span]] = [[] for _ in texts]
     if not texts:
         return per_text
+    texts = scannable(texts)
     for det in detectors:
         for i, spans in enumerate(det(texts)):
             per_text[i].extend(spans)
