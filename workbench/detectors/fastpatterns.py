@@ -70,12 +70,69 @@ _PHONE_PUNCT_UNI = (
     r"\-x\x{2010}-\x{2015}\x{2212}\x{30FC}\x{FF0D}-\x{FF0F} \x{A0}\x{AD}\x{200B}\x{2060}\x{3000}"
     r"()\x{FF08}\x{FF09}\x{FF3B}\x{FF3D}./~\x{2053}\x{223C}\x{FF5E}\[\]"
 )
-PHONE_MIN_DIGITS = 3
+PHONE_MIN_DIGITS = 3  # fallback when the metadata cannot be read
 
 
-def _phone_candidate(unicode: bool) -> str:
+def _phone_candidate(unicode: bool, min_digits: int) -> str:
+    """A run of at least `min_digits` digits joined by at most 4 punctuation characters,
+    reported ONCE, where it ends (at the first character that cannot continue it, or at the end
+    of the buffer): Hyperscan would otherwise report every digit of a run as a match end."""
     p = _PHONE_PUNCT_UNI if unicode else _PHONE_PUNCT_ASCII
-    return r"\d(?:[%s]{0,4}\d){%d,}" % (p, PHONE_MIN_DIGITS - 1)
+    return r"\d(?:[%s]{0,4}\d){%d,}(?:[%s]{0,4}(?:[^\d%s]|$)|[%s]{5})" % (p, max(1, min_digits - 1), p, p, p)
+
+
+def _phone_min_digits(regions: Sequence[str], leniency) -> int:
+    """Fewest digits a libphonenumber match can have for these regions (a lower bound).
+
+    Every digit of a match's national significant number (leading zeros included), and of its
+    country code when one is written, lies in one run of digits joined by at most 4 punctuation
+    characters (libphonenumber's own candidate pattern). A VALID number's national number has
+    at least the shortest possible length of some number type of its region: any region of a
+    supported region's country code without a prefix, any country at all with '+' or an
+    international prefix (then plus its country code's digits)."""
+    if (leniency or 0) < 1:
+        return 2  # POSSIBLE leniency: libphonenumber's _MIN_LENGTH_FOR_NSN
+    try:
+        import phonenumbers
+        from phonenumbers import PhoneMetadata
+
+        descs = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number",
+                 "voip", "pager", "uan", "voicemail")
+
+        def shortest(meta) -> int:
+            best = 99
+            for d in descs:
+                desc = getattr(meta, d, None)
+                if desc is None or not desc.national_number_pattern:
+                    continue
+                lengths = [x for x in (desc.possible_length or ()) if x > 0]
+                if desc.possible_length and not lengths:
+                    continue  # [-1]: no number of this type
+                lo = min(lengths) if lengths else sre_parse.parse(desc.national_number_pattern).getwidth()[0]
+                best = min(best, lo)
+            return best
+
+        def meta_for(region, cc):
+            if region == "001":
+                return PhoneMetadata.metadata_for_nongeo_region(cc)
+            return PhoneMetadata.metadata_for_region(region)
+
+        world = min(
+            len(str(cc)) + shortest(meta_for(r, cc))
+            for cc, regs in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+            for r in regs
+            if meta_for(r, cc) is not None
+        )
+        local = world
+        for region in regions:
+            meta = PhoneMetadata.metadata_for_region(region)
+            if meta is None:
+                continue  # unknown region: only '+' numbers (covered by `world`)
+            cc = meta.country_code
+            local = min(local, *(shortest(meta_for(r, cc)) for r in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]))
+        return max(2, min(world, local))
+    except Exception:  # metadata layout changed: the old, smaller bound
+        return PHONE_MIN_DIGITS
 
 
 def _cache_dir() -> Path:
@@ -382,6 +439,7 @@ class FastPatternEngine:
 
         self.recs: list[_Rec] = []
         self.pats: list[_Pat] = []
+        self._phone_min = 99
         for rec in recognizers:
             if not set(rec.supported_entities) & set(self.entities):
                 continue
@@ -420,10 +478,12 @@ class FastPatternEngine:
                 ri = len(self.recs)
                 self.recs.append(_Rec(rec, "windowed", entity, rec.name, ctx, False, False, (8, 40), phone=True))
                 self.pats.append(_Pat(ri, -1, "", 0, None, 0.0, "phone-candidate", _UNBOUNDED, "\n\r", phone=True))
+                self._phone_min = min(self._phone_min, _phone_min_digits(rec.supported_regions, rec.leniency))
             else:
                 log.warning("recognizer %s is not a pattern recognizer: it runs on whole texts", rec.name)
                 self.recs.append(_Rec(rec, "opaque", entity, rec.name, ctx, False, False))
         self._dbs: dict[str, Any] = {}
+        self._full_pats: dict[str, list[int]] = {}
         self._db("ascii")  # compile now: errors surface at construction, not mid-scan
 
     # -- Hyperscan databases ------------------------------------------------------------------
@@ -442,7 +502,7 @@ class FastPatternEngine:
         extra = (hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP) if unicode else 0
         todo = []
         for i, p in enumerate(self.pats):
-            expr = _phone_candidate(unicode) if p.phone else p.hs_expr
+            expr = _phone_candidate(unicode, self._phone_min) if p.phone else p.hs_expr
             base = (hs.HS_FLAG_MULTILINE | hs.HS_FLAG_CASELESS | extra) if p.phone else (p.hs_flags | extra)
             todo.append((expr, base, p.width is not None and p.width < _UNBOUNDED or bool(p.barriers)))
         key = hashlib.sha256(
@@ -482,6 +542,7 @@ class FastPatternEngine:
                 log.warning("pattern %r of %s runs without Hyperscan (slow)", p.name, self.recs[p.rec].name)
             p.modes[kind] = mode
         any_expr = any(m != "full" for m in modes)
+        self._full_pats[kind] = [i for i, p in enumerate(self.pats) if p.modes[kind] == "full"]
         self._dbs[kind] = (db, hs.Scratch(db) if any_expr else None, any_expr)
         return self._dbs[kind]
 
@@ -505,7 +566,7 @@ class FastPatternEngine:
                 self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions)
         for i, t in enumerate(texts):
             if t:
-                out[i] = self._analyze_text(t, regions[i] or {}, "unicode" if i in uni_set else "ascii")
+                out[i] = self._analyze_text(t, regions[i], "unicode" if i in uni_set else "ascii")
         return out
 
     def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions) -> None:
@@ -595,19 +656,23 @@ class FastPatternEngine:
         return self._analyze_segment(text, regions, kind, 0, len(text))
 
     def _analyze_segment(self, text: str, regions, kind: str, lo: int, hi: int) -> list[list]:
-        n = len(text)
         per_rec: dict[int, list[list]] = {}
         full = regions is None
-        for pi, p in enumerate(self.pats):
-            rec = self.recs[p.rec]
+        if full:  # no Hyperscan for this text: every pattern over the whole segment
+            todo = [(pi, None) for pi in range(len(self.pats))]
+        else:  # only the patterns with reports, plus those Hyperscan cannot run, in pattern order
+            todo = sorted([*regions.items(), *((pi, None) for pi in self._full_pats[kind])])
+        pats, recs = self.pats, self.recs
+        for pi, lst in todo:
+            p = pats[pi]
+            rec = recs[p.rec]
             mode = "full" if full else p.modes.get(kind, "full")
             if mode == "full":
                 bounds = [(lo, hi)]
             else:
-                lst = regions.get(pi)
-                if not lst:
-                    continue
                 bounds = self._region_bounds(p, mode, text, lst, lo, hi)
+                if not bounds:
+                    continue
             if rec.kind == "pattern":
                 rows = per_rec.setdefault(p.rec, [])
                 for rs, re_ in bounds:
