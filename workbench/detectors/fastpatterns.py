@@ -484,6 +484,9 @@ class FastPatternEngine:
                 self.recs.append(_Rec(rec, "opaque", entity, rec.name, ctx, False, False))
         self._dbs: dict[str, Any] = {}
         self._full_pats: dict[str, list[int]] = {}
+        self._hs_som: dict[str, Any] = {}
+        self._hs_width: dict[str, Any] = {}
+        self._hs_barriers: dict[str, dict] = {}
         self._db("ascii")  # compile now: errors surface at construction, not mid-scan
 
     # -- Hyperscan databases ------------------------------------------------------------------
@@ -543,6 +546,16 @@ class FastPatternEngine:
             p.modes[kind] = mode
         any_expr = any(m != "full" for m in modes)
         self._full_pats[kind] = [i for i, p in enumerate(self.pats) if p.modes[kind] == "full"]
+        # per pattern, how a report's region starts (see _scan_chunk)
+        self._hs_som[kind] = np.array([p.modes[kind] == "som" for p in self.pats], dtype=bool)
+        self._hs_width[kind] = np.array(
+            [p.width if p.width is not None and p.width < _UNBOUNDED else -1 for p in self.pats], dtype=np.int64
+        )
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(self.pats):
+            if p.modes[kind] == "end" and self._hs_width[kind][i] < 0 and p.barriers:
+                groups.setdefault(p.barriers, []).append(i)
+        self._hs_barriers[kind] = {b: np.array(m, dtype=np.int64) for b, m in groups.items()}
         self._dbs[kind] = (db, hs.Scratch(db) if any_expr else None, any_expr)
         return self._dbs[kind]
 
@@ -570,6 +583,9 @@ class FastPatternEngine:
         return out
 
     def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions) -> None:
+        """One Hyperscan scan over the chunk's texts joined by "\n"; `regions[i]` becomes
+        {pattern: [(start, end), ...]}: the disjoint regions (character offsets in text i) that
+        hold every match of that pattern, each report widened to where a match can start."""
         db, scratch, any_expr = self._db(kind)
         if kind == "unicode":
             try:
@@ -583,8 +599,6 @@ class FastPatternEngine:
                         encoded.append(b"")
         else:
             encoded = [t.encode("ascii") for t in chunk_texts]
-        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(b) + 1 for b in encoded], out=starts[1:])
         for j, i in enumerate(chunk_idx):
             regions[i] = {}
             if not encoded[j] and chunk_texts[j]:
@@ -599,57 +613,54 @@ class FastPatternEngine:
             return
         arr = np.asarray(hits, dtype=np.int64)
         pid, frm, to = arr[:, 0], arr[:, 1], arr[:, 2]
+        raw = np.frombuffer(buf, dtype=np.uint8)
+        if kind == "unicode":  # byte offsets -> character offsets of the joined string
+            cidx = np.cumsum((raw & 0xC0) != 0x80) - 1
+            frm, to = cidx[frm], cidx[to - 1] + 1
+            sizes = [len(t) + 1 for t in chunk_texts]
+        else:
+            cidx = None
+            sizes = [len(b) + 1 for b in encoded]
+        starts = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=starts[1:])
         seg = np.searchsorted(starts, to - 1, side="right") - 1
-        base = starts[seg]
-        seg_len = starts[seg + 1] - 1 - base
-        loc_end = np.minimum(to - base, seg_len)
-        loc_frm = np.maximum(frm - base, 0)
-        order = np.lexsort((loc_end, pid, seg))
-        order = order[loc_end[order] > 0]
-        if not len(order):
-            return
-        seg_s, pid_s = seg[order], pid[order]
-        frm_l, end_l = loc_frm[order].tolist(), loc_end[order].tolist()
-        cuts = np.flatnonzero((np.diff(seg_s) != 0) | (np.diff(pid_s) != 0)) + 1
-        bounds = [0, *cuts.tolist(), len(order)]
-        seg_l, pid_l = seg_s.tolist(), pid_s.tolist()
-        for a, b in zip(bounds[:-1], bounds[1:]):  # one (text, pattern) group at a time
-            i = chunk_idx[seg_l[a]]
-            if regions[i] is not None:
-                regions[i][pid_l[a]] = list(zip(frm_l[a:b], end_l[a:b]))
-        if kind == "unicode":  # byte offsets -> character offsets
-            for j, i in enumerate(chunk_idx):
-                if not regions[i]:
-                    continue
-                b = np.frombuffer(encoded[j], dtype=np.uint8)
-                char_index = np.cumsum((b & 0xC0) != 0x80) - 1
-                char_index = np.append(char_index, len(chunk_texts[j]))
-                for p, lst in regions[i].items():
-                    regions[i][p] = [(int(char_index[s]), int(char_index[e - 1]) + 1) for s, e in lst]
-
-    def _region_bounds(self, p: _Pat, mode: str, text: str, lst, lo: int, hi: int) -> list[tuple[int, int]]:
-        """Merge candidate reports of one pattern in [lo, hi) into disjoint confirm regions."""
-        spans = []
-        for s, e in lst:
-            if e <= lo or e > hi:
+        text_start = starts[seg]
+        to = np.minimum(to, starts[seg + 1] - 1)  # a report on the joining "\n" ends at the text
+        # where a match ending at `to` can start: the report's own start (start-of-match mode),
+        # `to` minus the pattern's widest match, or just after the last character before `to`
+        # the pattern cannot contain; never before the text
+        width = self._hs_width[kind][pid]
+        begin = np.where(width >= 0, to - width, text_start)
+        begin = np.where(self._hs_som[kind][pid], frm, begin)
+        for bset, members in self._hs_barriers[kind].items():
+            sel = np.flatnonzero(np.isin(pid, members))
+            if not len(sel):
                 continue
-            if mode != "som":
-                if p.width is not None and p.width < _UNBOUNDED:
-                    s = e - p.width
-                elif p.barriers:
-                    s = max(text.rfind(c, lo, e) for c in p.barriers) + 1
-                else:
-                    s = lo
-            spans.append((max(s, lo), e))
-        spans.sort()
-        merged: list[list[int]] = []
-        for s, e in spans:
-            if merged and s <= merged[-1][1]:
-                if e > merged[-1][1]:
-                    merged[-1][1] = e
-            else:
-                merged.append([s, e])
-        return [(s, e) for s, e in merged]
+            bpos = np.flatnonzero(np.isin(raw, np.frombuffer(bset.encode(), dtype=np.uint8)))
+            if cidx is not None:
+                bpos = cidx[bpos]
+            k = np.searchsorted(bpos, to[sel], side="left") - 1
+            found = np.where(k >= 0, bpos[np.maximum(k, 0)] + 1, 0)
+            begin[sel] = np.maximum(begin[sel], found)
+        begin = np.maximum(begin, text_start)
+        # merge the regions of one pattern (in one text: a region never leaves its text)
+        span = int(starts[-1]) + 1
+        key_s, key_e = pid * span + begin, pid * span + to
+        order = np.lexsort((key_e, key_s))
+        key_s, key_e = key_s[order], key_e[order]
+        reach = np.maximum.accumulate(key_e)
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = key_s[1:] > reach[:-1]
+        heads = np.flatnonzero(first)
+        tails = np.append(heads[1:], len(order)) - 1
+        r_pid = pid[order][heads]
+        r_seg = seg[order][heads]
+        r_s = (begin[order][heads] - text_start[order][heads]).tolist()
+        r_e = (reach[tails] - r_pid * span - text_start[order][heads]).tolist()
+        for p_, g, a_, b_ in zip(r_pid.tolist(), r_seg.tolist(), r_s, r_e):
+            got = regions[chunk_idx[g]]
+            if got is not None and b_ > a_:
+                got.setdefault(p_, []).append((a_, b_))
 
     def _analyze_text(self, text: str, regions: dict | None, kind: str) -> list[list]:
         """Results for one whole text (windowed like the stock detector)."""
@@ -667,12 +678,7 @@ class FastPatternEngine:
             p = pats[pi]
             rec = recs[p.rec]
             mode = "full" if full else p.modes.get(kind, "full")
-            if mode == "full":
-                bounds = [(lo, hi)]
-            else:
-                bounds = self._region_bounds(p, mode, text, lst, lo, hi)
-                if not bounds:
-                    continue
+            bounds = [(lo, hi)] if mode == "full" else lst
             if rec.kind == "pattern":
                 rows = per_rec.setdefault(p.rec, [])
                 for rs, re_ in bounds:
