@@ -482,6 +482,7 @@ class FastPatternEngine:
             else:
                 log.warning("recognizer %s is not a pattern recognizer: it runs on whole texts", rec.name)
                 self.recs.append(_Rec(rec, "opaque", entity, rec.name, ctx, False, False))
+        self._opaque = [i for i, r in enumerate(self.recs) if r.kind == "opaque"]
         self._dbs: dict[str, Any] = {}
         self._full_pats: dict[str, list[int]] = {}
         self._hs_som: dict[str, Any] = {}
@@ -693,24 +694,23 @@ class FastPatternEngine:
             else:  # windowed: collect windows, analysed once per recognizer below
                 per_rec.setdefault(p.rec, []).append(("win", bounds, mode))
         results: list[list] = []
-        for ri, rec in enumerate(self.recs):
+        for ri in sorted([*per_rec, *self._opaque]):  # recognizer order, as the analyzer runs them
+            rec = recs[ri]
             if rec.kind == "opaque":
                 rows = self._run_recognizer(rec, ri, text[lo:hi], lo)
             elif rec.kind == "windowed":
-                items = per_rec.get(ri, [])
-                if not items:
-                    continue
-                rows = self._windowed(rec, ri, text, items, lo, hi)
+                rows = self._windowed(rec, ri, text, per_rec[ri], lo, hi)
             else:
-                rows = per_rec.get(ri)
-                if not rows:
-                    continue
-                rows = remove_duplicates(rows)
+                rows = per_rec[ri]
+                if len(rows) > 1:  # (a single row has a score > 0: nothing to remove)
+                    rows = remove_duplicates(rows)
             results.extend(rows)
         if not results:
             return []
         self._enhance(text, results, lo, hi)
         results = [r for r in results if r[3] >= self.threshold]
+        if len(results) == 1 and results[0][3] > 0:
+            return results
         return remove_duplicates(results)
 
     def _score_match(self, rec: _Rec, p: _Pat, matched: str, s: int, e: int, rows: list) -> None:
