@@ -162,6 +162,11 @@ def _cache_store(key: str, modes: list[str], blob: bytes) -> None:
         log.info("hyperscan cache not written: %s", e)
 
 
+_ASCII_DIGIT = np.zeros(256, dtype=bool)
+_ASCII_DIGIT[ord("0") : ord("9") + 1] = True
+_ASCII_PHONE_PUNCT = np.zeros(256, dtype=bool)
+_ASCII_PHONE_PUNCT[np.frombuffer(b"-xX ./~()[]", dtype=np.uint8)] = True  # _PHONE_PUNCT_ASCII, caseless
+
 _MISSING = object()
 _PHONE_RUN = std_re.compile(r"\d+(?:[-xX ./~()\[\]]{0,4}\d+)*")
 _DIGITS = std_re.compile(r"\d+")
@@ -485,6 +490,7 @@ class FastPatternEngine:
         self._opaque = [i for i, r in enumerate(self.recs) if r.kind == "opaque"]
         self._dbs: dict[str, Any] = {}
         self._full_pats: dict[str, list[int]] = {}
+        self._run_pats: dict[str, list[int]] = {}
         self._hs_som: dict[str, Any] = {}
         self._hs_width: dict[str, Any] = {}
         self._hs_barriers: dict[str, dict] = {}
@@ -506,6 +512,9 @@ class FastPatternEngine:
         extra = (hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP) if unicode else 0
         todo = []
         for i, p in enumerate(self.pats):
+            if p.phone and not unicode:  # ASCII digit runs: found with numpy (`_digit_runs`)
+                todo.append((None, 0, False))
+                continue
             expr = _phone_candidate(unicode, self._phone_min) if p.phone else p.hs_expr
             base = (hs.HS_FLAG_MULTILINE | hs.HS_FLAG_CASELESS | extra) if p.phone else (p.hs_flags | extra)
             todo.append((expr, base, p.width is not None and p.width < _UNBOUNDED or bool(p.barriers)))
@@ -519,6 +528,9 @@ class FastPatternEngine:
         else:
             modes, exprs, ids, flags = [], [], [], []
             for i, (expr, base, bounded) in enumerate(todo):
+                if expr is None:
+                    modes.append("runs")
+                    continue
                 mode = "full"
                 if not regex.search(r"\\[AZz]|\\G", expr):
                     tries = [("som", hs.HS_FLAG_SOM_LEFTMOST), ("end", 0)]
@@ -545,7 +557,8 @@ class FastPatternEngine:
             if mode == "full":
                 log.warning("pattern %r of %s runs without Hyperscan (slow)", p.name, self.recs[p.rec].name)
             p.modes[kind] = mode
-        any_expr = any(m != "full" for m in modes)
+        any_expr = any(m not in ("full", "runs") for m in modes)
+        self._run_pats[kind] = [i for i, m in enumerate(modes) if m == "runs"]
         self._full_pats[kind] = [i for i, p in enumerate(self.pats) if p.modes[kind] == "full"]
         # per pattern, how a report's region starts (see _scan_chunk)
         self._hs_som[kind] = np.array([p.modes[kind] == "som" for p in self.pats], dtype=bool)
@@ -604,26 +617,32 @@ class FastPatternEngine:
             regions[i] = {}
             if not encoded[j] and chunk_texts[j]:
                 regions[i] = None  # marker: scan every pattern over the whole text
-        if not any_expr:
+        run_pats = self._run_pats[kind]
+        if not any_expr and not run_pats:
             return
         buf = b"\n".join(encoded)
+        raw = np.frombuffer(buf, dtype=np.uint8)
+        if kind == "unicode":
+            sizes = [len(t) + 1 for t in chunk_texts]
+        else:
+            sizes = [len(b) + 1 for b in encoded]
+        starts = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=starts[1:])
+        if run_pats:
+            self._digit_runs(raw, starts, chunk_idx, regions, run_pats)
         hits: list[tuple[int, int, int]] = []
         add = hits.append
-        db.scan(buf, match_event_handler=lambda pid, frm, to, fl, ctx: add((pid, frm, to)), scratch=scratch)
+        if any_expr:
+            db.scan(buf, match_event_handler=lambda pid, frm, to, fl, ctx: add((pid, frm, to)), scratch=scratch)
         if not hits:
             return
         arr = np.asarray(hits, dtype=np.int64)
         pid, frm, to = arr[:, 0], arr[:, 1], arr[:, 2]
-        raw = np.frombuffer(buf, dtype=np.uint8)
         if kind == "unicode":  # byte offsets -> character offsets of the joined string
             cidx = np.cumsum((raw & 0xC0) != 0x80) - 1
             frm, to = cidx[frm], cidx[to - 1] + 1
-            sizes = [len(t) + 1 for t in chunk_texts]
         else:
             cidx = None
-            sizes = [len(b) + 1 for b in encoded]
-        starts = np.zeros(len(sizes) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=starts[1:])
         seg = np.searchsorted(starts, to - 1, side="right") - 1
         text_start = starts[seg]
         to = np.minimum(to, starts[seg + 1] - 1)  # a report on the joining "\n" ends at the text
@@ -662,6 +681,32 @@ class FastPatternEngine:
             got = regions[chunk_idx[g]]
             if got is not None and b_ > a_:
                 got.setdefault(p_, []).append((a_, b_))
+
+    def _digit_runs(self, raw, starts, chunk_idx, regions, run_pats) -> None:
+        """Phone candidates of ASCII texts, vectorised: maximal runs of digits in which every
+        gap is at most 4 characters of libphonenumber's punctuation (the same runs as
+        `_phone_candidate`), with at least `_phone_min` digits; one region per run."""
+        is_digit = _ASCII_DIGIT[raw]
+        pos = np.flatnonzero(is_digit)
+        if len(pos) < self._phone_min:
+            return
+        other = np.zeros(len(raw) + 1, dtype=np.int64)
+        np.cumsum(~(is_digit | _ASCII_PHONE_PUNCT[raw]), out=other[1:])
+        gap = pos[1:] - pos[:-1] - 1
+        brk = np.flatnonzero((gap > 4) | (other[pos[1:]] != other[pos[:-1] + 1]))
+        heads = np.concatenate(([0], brk + 1))
+        tails = np.concatenate((brk, [len(pos) - 1]))
+        keep = (tails - heads + 1) >= self._phone_min
+        run_s, run_e = pos[heads[keep]], pos[tails[keep]] + 1
+        if not len(run_s):
+            return
+        seg = np.searchsorted(starts, run_s, side="right") - 1
+        base = starts[seg]
+        for g, a_, b_ in zip(seg.tolist(), (run_s - base).tolist(), (run_e - base).tolist()):
+            got = regions[chunk_idx[g]]
+            if got is not None:
+                for p_ in run_pats:
+                    got.setdefault(p_, []).append((a_, b_))
 
     def _analyze_text(self, text: str, regions: dict | None, kind: str) -> list[list]:
         """Results for one whole text (windowed like the stock detector)."""
