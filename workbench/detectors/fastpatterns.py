@@ -727,15 +727,31 @@ class FastPatternEngine:
             bounds = [(lo, hi)] if mode == "full" else lst
             if rec.kind == "pattern":
                 rows = per_rec.setdefault(p.rec, [])
-                for rs, re_ in bounds:
-                    endpos = hi if mode == "full" else min(hi, re_ + LOOKAROUND_MARGIN)
-                    for m in p.compiled.finditer(text, rs, endpos):
+                if mode == "full":
+                    for m in p.compiled.finditer(text, lo, hi):
                         s, e = m.span()
-                        if mode != "full" and (s >= re_ or e > re_):
+                        if s != e:
+                            self._score_match(rec, p, text[s:e], s, e, rows)
+                    continue
+                search = p.compiled.search
+                for rs, re_ in bounds:
+                    # `finditer` within the region: every match in it ends by `re_` (the last
+                    # report), so once a match reaches `re_` there is nothing left to look for
+                    # (finditer would try every position up to the look-around margin first)
+                    endpos = min(hi, re_ + LOOKAROUND_MARGIN)
+                    pos = rs
+                    while pos < re_:
+                        m = search(text, pos, endpos)
+                        if m is None:
                             break
-                        if s == e:
+                        s, e = m.span()
+                        if s >= re_ or e > re_:
+                            break
+                        if s == e:  # (Hyperscan compiles no pattern that matches empty)
+                            pos = e + 1
                             continue
                         self._score_match(rec, p, text[s:e], s, e, rows)
+                        pos = e
             else:  # windowed: collect windows, analysed once per recognizer below
                 per_rec.setdefault(p.rec, []).append(("win", bounds, mode))
         results: list[list] = []
