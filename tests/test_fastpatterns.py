@@ -231,3 +231,23 @@ def test_engine_option_is_validated():
     with pytest.raises(ConfigError):
         validate_detector_config("patterns", {"engine": "turbo"})
 
+
+
+def test_remove_duplicates_equals_presidio():
+    """The engine's de-duplication on plain rows equals `EntityRecognizer.remove_duplicates`
+    on RecognizerResults, for random overlapping, nested and identical results."""
+    import random
+
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+    from workbench.detectors.fastpatterns import remove_duplicates
+
+    rnd = random.Random(7)
+    for _ in range(3000):
+        rows = []
+        for _ in range(rnd.randint(0, 9)):
+            s = rnd.randint(0, 12)
+            rows.append([rnd.choice("AB"), s, s + rnd.randint(1, 6), rnd.choice([0.0, 0.3, 0.5, 0.5, 1.0]), 0, ""])
+        ours = {(r[0], r[1], r[2], r[3]) for r in remove_duplicates([list(r) for r in rows])}
+        theirs = EntityRecognizer.remove_duplicates([RecognizerResult(r[0], r[1], r[2], r[3]) for r in rows])
+        assert ours == {(r.entity_type, r.start, r.end, r.score) for r in theirs}, rows

@@ -37,7 +37,6 @@ import tempfile
 import re as std_re
 import sre_parse
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -168,6 +167,26 @@ _ASCII_PHONE_PUNCT = np.zeros(256, dtype=bool)
 _ASCII_PHONE_PUNCT[np.frombuffer(b"-xX ./~()[]", dtype=np.uint8)] = True  # _PHONE_PUNCT_ASCII, caseless
 
 _MISSING = object()
+
+
+def _group_regions(key, seg, a, b, chunk_idx, regions, pats=None, pid=None) -> None:
+    """regions[text][pattern] = [(a, b), ...] for runs of equal `key` (one text and pattern,
+    or one text for `pats`), without a Python step per region."""
+    if not len(key):
+        return
+    cuts = [0, *(np.flatnonzero(np.diff(key)) + 1).tolist(), len(key)]
+    seg_l, a_l, b_l = seg.tolist(), a.tolist(), b.tolist()
+    pid_l = pid.tolist() if pid is not None else None
+    for x, y in zip(cuts[:-1], cuts[1:]):
+        got = regions[chunk_idx[seg_l[x]]]
+        if got is None:
+            continue
+        lst = list(zip(a_l[x:y], b_l[x:y]))
+        if pid_l is not None:
+            got[pid_l[x]] = lst
+        else:
+            for p_ in pats:
+                got[p_] = lst
 _PHONE_RUN = std_re.compile(r"\d+(?:[-xX ./~()\[\]]{0,4}\d+)*")
 _DIGITS = std_re.compile(r"\d+")
 _PHONE_TESTS: dict[tuple, dict] = {}
@@ -262,6 +281,10 @@ def _phone_internals_ok() -> bool:
 # Presidio semantics reproduced on plain tuples
 
 
+def _dedup_key(r: list) -> tuple:
+    return (r[0], r[1], r[1] - r[2], -r[3])
+
+
 def remove_duplicates(results: list[list]) -> list[list]:
     """`EntityRecognizer.remove_duplicates` on result rows [entity, start, end, score, rec, ...].
 
@@ -270,19 +293,27 @@ def remove_duplicates(results: list[list]) -> list[list]:
     """
     seen: dict[tuple, list] = {}
     for r in results:
-        seen.setdefault((r[1], r[2], r[3], r[0]), r)
-    rows = sorted(seen.values(), key=lambda x: (str(x[0]), x[1], -(x[2] - x[1]), -x[3]))
+        k = (r[1], r[2], r[3], r[0])
+        if k not in seen:
+            seen[k] = r
+    rows = sorted(seen.values(), key=_dedup_key)  # entity, start, longest first, best first
     out: list[list] = []
-    for _, group in groupby(rows, key=lambda x: x[0]):
-        active: list[list] = []
-        for r in group:
-            if r[3] == 0:
+    entity = None
+    active: list[list] = []  # kept rows of this entity that may still contain the next ones
+    for r in rows:
+        if r[3] == 0:
+            continue
+        if r[0] != entity:
+            entity, active = r[0], []
+        elif active:
+            s, e, score = r[1], r[2], r[3]
+            if active[0][2] < s or active[-1][2] < s:
+                active = [f for f in active if f[2] >= s]
+            # every kept row starts at or before r (sorted by start)
+            if any(e <= f[2] and score <= f[3] for f in active):
                 continue
-            active = [f for f in active if f[2] >= r[1]]
-            if any(r[1] >= f[1] and r[2] <= f[2] and r[3] <= f[3] for f in active):
-                continue
-            out.append(r)
-            active.append(r)
+        out.append(r)
+        active.append(r)
     return out
 
 
@@ -675,12 +706,11 @@ class FastPatternEngine:
         tails = np.append(heads[1:], len(order)) - 1
         r_pid = pid[order][heads]
         r_seg = seg[order][heads]
-        r_s = (begin[order][heads] - text_start[order][heads]).tolist()
-        r_e = (reach[tails] - r_pid * span - text_start[order][heads]).tolist()
-        for p_, g, a_, b_ in zip(r_pid.tolist(), r_seg.tolist(), r_s, r_e):
-            got = regions[chunk_idx[g]]
-            if got is not None and b_ > a_:
-                got.setdefault(p_, []).append((a_, b_))
+        r_s = begin[order][heads] - text_start[order][heads]
+        r_e = reach[tails] - r_pid * span - text_start[order][heads]
+        ok = r_e > r_s
+        key = r_pid[ok] * len(sizes) + r_seg[ok]  # (pattern, text) groups, contiguous
+        _group_regions(key, r_seg[ok], r_s[ok], r_e[ok], chunk_idx, regions, None, r_pid[ok])
 
     def _digit_runs(self, raw, starts, chunk_idx, regions, run_pats) -> None:
         """Phone candidates of ASCII texts, vectorised: maximal runs of digits in which every
@@ -690,7 +720,7 @@ class FastPatternEngine:
         pos = np.flatnonzero(is_digit)
         if len(pos) < self._phone_min:
             return
-        other = np.zeros(len(raw) + 1, dtype=np.int64)
+        other = np.zeros(len(raw) + 1, dtype=np.int32)
         np.cumsum(~(is_digit | _ASCII_PHONE_PUNCT[raw]), out=other[1:])
         gap = pos[1:] - pos[:-1] - 1
         brk = np.flatnonzero((gap > 4) | (other[pos[1:]] != other[pos[:-1] + 1]))
@@ -702,11 +732,7 @@ class FastPatternEngine:
             return
         seg = np.searchsorted(starts, run_s, side="right") - 1
         base = starts[seg]
-        for g, a_, b_ in zip(seg.tolist(), (run_s - base).tolist(), (run_e - base).tolist()):
-            got = regions[chunk_idx[g]]
-            if got is not None:
-                for p_ in run_pats:
-                    got.setdefault(p_, []).append((a_, b_))
+        _group_regions(seg, seg, run_s - base, run_e - base, chunk_idx, regions, run_pats)
 
     def _analyze_text(self, text: str, regions: dict | None, kind: str) -> list[list]:
         """Results for one whole text (windowed like the stock detector)."""
@@ -734,6 +760,8 @@ class FastPatternEngine:
                             self._score_match(rec, p, text[s:e], s, e, rows)
                     continue
                 search = p.compiled.search
+                plain = not (rec.validates or rec.invalidates)  # the pattern's score stands
+                entity, score, ri = rec.entity, p.score, p.rec
                 for rs, re_ in bounds:
                     # `finditer` within the region: every match in it ends by `re_` (the last
                     # report), so once a match reaches `re_` there is nothing left to look for
@@ -750,7 +778,11 @@ class FastPatternEngine:
                         if s == e:  # (Hyperscan compiles no pattern that matches empty)
                             pos = e + 1
                             continue
-                        self._score_match(rec, p, text[s:e], s, e, rows)
+                        if plain:
+                            if score > 0:
+                                rows.append([entity, s, e, score, ri, ""])
+                        else:
+                            self._score_match(rec, p, text[s:e], s, e, rows)
                         pos = e
             else:  # windowed: collect windows, analysed once per recognizer below
                 per_rec.setdefault(p.rec, []).append(("win", bounds, mode))
