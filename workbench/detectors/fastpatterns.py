@@ -519,6 +519,11 @@ class FastPatternEngine:
                 log.warning("recognizer %s is not a pattern recognizer: it runs on whole texts", rec.name)
                 self.recs.append(_Rec(rec, "opaque", entity, rec.name, ctx, False, False))
         self._opaque = [i for i, r in enumerate(self.recs) if r.kind == "opaque"]
+        self._confirm = {  # windowed pattern recognizers: their compiled patterns
+            ri: [p.compiled for p in self.pats if p.rec == ri and p.compiled is not None]
+            for ri, r in enumerate(self.recs)
+            if r.kind == "windowed" and not r.phone
+        }
         self._dbs: dict[str, Any] = {}
         self._full_pats: dict[str, list[int]] = {}
         self._run_pats: dict[str, list[int]] = {}
@@ -851,7 +856,13 @@ class FastPatternEngine:
             if rec.phone and _phone_internals_ok():
                 out.extend(self._phone_window(rec, ri, text[ws:we], ws))
             else:
-                out.extend(self._run_recognizer(rec, ri, text[ws:we], ws))
+                window = text[ws:we]
+                # a pattern recognizer's own `analyze` reports where its patterns match: most
+                # candidates (Hyperscan prefilter reports) have no match, skip those windows
+                confirm = self._confirm.get(ri)
+                if confirm and not any(c.search(window) for c in confirm):
+                    continue
+                out.extend(self._run_recognizer(rec, ri, window, ws))
         if rec.phone:
             out = remove_duplicates(out)
         return out
