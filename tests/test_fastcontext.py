@@ -34,7 +34,8 @@ SPECIAL = ["can't", "don't", "it's", "a.m.", "p.m.", "U.S.", "Dr.", ":)", "=/", 
 COLON = ["us:123", "ssn:12", "a:b", "10:30", "card:4111", "http://ip.example.com/lic", "mac=19:24:12:5d:0a:af",
          "2024-10-03T21:15:50.886Z", "the:us", "call:me", "IP:10.0.0.1", "x:::y", "foo:"]
 ODD = ["café", "İp", "straße", "ΣΊΣΥΦΟΣ", "naïve", "Ωmega", "ﬁle", "K-card", "phone\u00adnumber", "ıp", "ǅ"]
-WS = [" ", " ", " ", " ", "  ", "\n", " \n", "\n\n", "\t", " \t ", "\xa0", "\u2003", "\r\n", "   \n  "]
+WS = [" ", " ", " ", " ", "  ", "\n", " \n", "\n\n", "\t", " \t ", "\xa0", "\u2003", "\r\n", "   \n  ",
+      "\xa0 \n", " \u2003\n", "\n\xa0", " \xa0  ", "\x1c", " \u3000 "]
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +165,7 @@ def test_engine_equal_with_and_without_precheck(setup):
     from pii_corpus import generate
 
     _, engine, _, _ = setup
-    texts = list(generate(400_000, seed=5)) + _adversarial_texts(engine, 300, seed=3)
+    texts = list(generate(250_000, seed=5)) + _adversarial_texts(engine, 300, seed=3)
     bad, n, boosted = _compare_engine(engine, texts)
     assert not bad, bad[:3]
     assert n > 1000 and boosted > 100, (n, boosted)

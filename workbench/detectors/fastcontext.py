@@ -4,48 +4,56 @@ Presidio's `LemmaContextAwareEnhancer` boosts a result at `start` when one of it
 context words is a SUBSTRING of one of the keyword lemmas it inspects: from the token `i` that
 covers `start` (the first token whose end is after `start`), backwards until `prefix + 1`
 keyword lemmas are collected (token `i` included), and forwards until `suffix + 1` are. Lemmas
-are spaCy's LOWER (`str.lower()` of the token text). Every inspected token therefore lies in
-the character range [start(j_back), end(j_fwd)) of the tokenised segment, where `j_back` is the
-`prefix + 1`-th keyword token at or before `i` (or the first token) and `j_fwd` the
-`suffix + 1`-th keyword token at or after `i` (or the last token).
+are spaCy's LOWER (`str.lower()` of the token text); a lemma is a keyword when it is in the
+text's keyword list (`NlpArtifacts.set_keywords`: lemmas that are not stop words, punctuation,
+"-PRON-" or "be", split at ':'). Every inspected token lies in [start(j_back), end(j_fwd)),
+where `j_back` is the `prefix + 1`-th keyword token at or before `i` (or the first token) and
+`j_fwd` the `suffix + 1`-th keyword token at or after `i` (or the last token).
 
-`ContextPrecheck.check` computes, WITHOUT running the tokenizer, a range [L, U) that contains
-[start(j_back), end(j_fwd)), and answers True when a context word occurs (case-insensitively)
-inside [L, U). A context word that is a substring of a token's lemma occurs inside that token's
-characters (see "Lower-casing" below), so when `check` returns None no inspected lemma contains a
-context word and the result is not boosted: skipping the tokenizer for it changes nothing.
+`ContextPrecheck.check` computes, WITHOUT running the tokenizer on the text, a range [L, U)
+containing [start(j_back), end(j_fwd)), and returns None when no context word occurs
+(case-insensitively) inside [L, U). A context word that is a substring of a token's lemma
+occurs inside that token's characters (see "Lower-casing"), so then no inspected lemma contains
+a context word, the result is not boosted, and skipping the tokenizer for it changes nothing.
 
-Why [L, U) is conservative. A "sure keyword" is a maximal run of ASCII letters [A-Za-z]+
-delimited on both sides by ASCII whitespace (or the segment's ends) such that the tokenizer on
-that run ALONE gives exactly one token whose lower form is a keyword (`is_keyword`: not a stop
-word, not punctuation, not "-PRON-"/"be"; letters only, so no ':' splitting is involved).
-Claim: in the tokenised segment, such a run is exactly one token, and that token is a keyword.
+Counting keywords without tokenising. The text between ASCII whitespace is cut into "chunks"
+(maximal runs of other characters) and "gaps" (the ASCII whitespace between two chunks).
+`sure_count` gives, for a chunk or gap, a number of its tokens that are keywords in ANY context
+(a lower bound; 0 when unknown):
 
-* spaCy's `Tokenizer._tokenize_affixes` cuts the text at whitespace (`str.isspace`; every ASCII
-  whitespace character is `isspace`) and tokenises every non-whitespace run on its own, from the
-  run's string alone (special cases, its cache, prefix/suffix/infix rules, token_match and
-  url_match all see only that string). So the affix pass gives the run the same tokens in
-  context as alone: one token spanning the run.
-* `_apply_special_cases` then re-tokenises only spans of tokens whose text (including the
-  whitespace between them) is a special-case key (`_retokenize_special_spans` copies other
-  matched spans unchanged). `special_cases_safe` checks that every special-case key containing
-  whitespace is whitespace only, so such a span either lies inside one non-whitespace run or
-  consists of whitespace tokens. A span inside our run is the run's single token, whose text
-  is then a special-case key, which the affix pass already applied (as it did alone): the
-  token stays as it was alone. (Longer matches suppressing shorter ones can only keep tokens
-  unchanged.)
-* Its lemma w.lower() has no ':' and `is_keyword(w.lower())` holds, so it is in Presidio's
-  keyword list (`NlpArtifacts.set_keywords`); extra keywords there (':'-pieces of other tokens)
-  only make MORE tokens keywords, which can only end both walks sooner.
+* `_STRONG` rule: a chunk without ':' holding an ASCII character that is not a letter, not
+  Unicode punctuation (P*), not whitespace and not ':' (a digit, `$+<=>|~^` or a backquote) has
+  at least one keyword token, however spaCy splits it: the token holding that character has a
+  lemma holding it, which is then not punctuation (spaCy's `is_punct`: all characters P*), not
+  a stop word (`_strong_rule_holds` checks every stop word is letters and punctuation only),
+  not "be"/"-PRON-", and has no ':' so it is in the keyword list as is.
+* Otherwise (chunks without digits and without non-ASCII whitespace, and gaps) the chunk is
+  tokenised ALONE (cached per string) and its keyword tokens counted, when these tokens are the
+  ones it gets in any context: spaCy's `_tokenize_affixes` cuts the text at `str.isspace`
+  characters and tokenises every non-whitespace run (and every whitespace run, less a leading
+  ' ' that goes to the token before) from that run's string alone, so the affix pass gives the
+  chunk the same tokens in context as alone. `_apply_special_cases` then re-tokenises only
+  token spans whose text (with the whitespace between tokens) is a special-case key;
+  `special_cases_safe` checks that keys with whitespace are whitespace only, so a match across
+  a chunk's border has no rule and is copied unchanged, and only a match INSIDE the chunk can
+  change it. Such a match leaves consecutive tokens spelling a special-case key (the key's
+  affix tokens, or its rule's tokens if applied). `_spells_key` rejects chunks whose tokens
+  alone spell a key of the special matcher (`matcher_keys`); for the others there was no match
+  alone, their tokens alone are the affix pass's, and no context can create a match inside
+  them. A counted lemma has no ':' and `is_keyword`, so it is in the keyword list.
+* Chunks holding non-ASCII whitespace (U+00A0, U+2003, ...) are not one spaCy run: only the
+  `_STRONG` rule applies to them. A gap next to such a chunk is part of a longer spaCy
+  whitespace run: it counts 0.
+Extra keywords in Presidio's list (':'-pieces of other tokens) only make MORE tokens keywords,
+which can only end both walks sooner, so lower bounds stay valid.
 
-Backward bound L: the start of the (prefix + 1)-th sure keyword, counting backwards among runs
-that end at or before `start` (all of them are tokens before `i`). The backward walk collects
-keywords from `i` down and stops once it has prefix + 1 of them, so it stops at or after that
-run: start(j_back) >= L. With fewer such runs, L = `lo` (the segment start).
-Forward bound U: the end of the (suffix + 1)-th sure keyword among runs that START at or after
-`start` (tokens at or after `i`): end(j_fwd) <= U; with fewer, U = `hi`.
-Runs cut by the search window, by `lo`/`hi` with a non-space neighbour outside the segment, or
-not recognised for any other reason are simply not counted, which only widens [L, U).
+Backward bound L: going back from `start` over chunks (and gaps) that end at or before
+`start` (all their tokens come before token `i`), L is the start of the chunk where the sure
+counts reach prefix + 1: the walk stops at or after it, so start(j_back) >= L (else L = `lo`).
+Forward bound U: going forward over chunks (and gaps) starting at or after `start` (tokens at or
+after `i`), U is the end of the chunk where the sure counts reach suffix + 1: end(j_fwd) <= U
+(else U = `hi`). Chunks cut by the search window, at `lo`/`hi` with a non-space neighbour
+outside the segment, or holding `start`, are not counted, which only widens [L, U).
 
 Lower-casing. Lemma = token_text.lower(). When `text.lower()` has the same length as `text`,
 every character lowers to exactly one character, and per-character lowering is context free
@@ -53,6 +61,12 @@ except for Greek capital sigma (final form). `ContextPrecheck` is only enabled w
 word contains a sigma form, so a context word inside token_text.lower() is also found at the
 same offsets in text.lower(). Texts whose lower-casing changes the length (e.g. 'İ') are not
 pre-checked (`lowered` returns None) and every result goes to the tokenizer as before.
+
+Results that pass are tokenised on the window [L, U) (chunk-aligned, so spaCy splits it like
+the segment; `_context_list` falls back to wider windows if the walk does not complete inside
+it). `SegmentPieces` gives such windows the ':'-pieces of the whole segment. The assumptions
+about spaCy (3.8 tokenizer internals) are exercised against Presidio's own enhancer in
+tests/test_fastcontext.py.
 """
 
 from __future__ import annotations
@@ -148,13 +162,17 @@ class ContextPrecheck:
         self._keys = frozenset(matcher_keys(tokenizer)) if self.enabled else frozenset()
         self._key_len = max(map(len, self._keys), default=0)
         self._sure: dict[str, int] = {}
+        self._gaps: dict[str, int] = {}
         self._strong_ok = self.enabled and _strong_rule_holds(tokenizer)
 
-    def sure_count(self, chunk: str) -> int:
+    def sure_count(self, chunk: str, gap: bool = False) -> int:
         """How many tokens of `chunk` are certainly keywords in any context (0: unknown).
 
-        `chunk` is a maximal run of non-whitespace characters, or the whitespace between two
-        such runs less the one ' ' spaCy attaches to the token before. The tokenizer's affix
+        `chunk` is a run of non-(ASCII-)whitespace characters between ASCII whitespace, or
+        (`gap`) the ASCII whitespace between two such runs less the one ' ' spaCy attaches to the
+        token before. A chunk holding other whitespace (e.g. U+00A0) is not one spaCy run: only
+        the `_STRONG` rule applies to it (it holds whatever token holds that character). For
+        the others, spaCy's run is exactly `chunk`, and the tokenizer's affix
         pass gives it the same tokens in context as alone. Its special-case pass could change
         them only through a match inside the chunk (a match across whitespace has no rule, see
         `special_cases_safe`), which would leave tokens whose concatenation is a special-case key
@@ -162,14 +180,14 @@ class ContextPrecheck:
         of consecutive tokens of the chunk alone spells a key, there was no match alone, the
         tokens alone are the affix pass's, no context can add a match, and they are the tokens
         in context too. Of those, a lemma without ':' that `is_keyword` is in Presidio's list."""
-        k = self._sure.get(chunk)
+        k = self._sure.get(chunk) if not gap else self._gaps.get(chunk)
         if k is None:
-            if self._strong_ok and ":" not in chunk and _STRONG.search(chunk):
+            if not gap and self._strong_ok and ":" not in chunk and _STRONG.search(chunk):
                 return 1  # see _strong_rule_holds; not cached (such chunks are mostly unique)
-            if _DIGIT.search(chunk):
+            if not gap and _DIGIT.search(chunk):
                 return 0  # unknown: mostly unique (times, addresses), not worth a tokenizer call
             k = 0
-            if chunk.isspace() or not any(c.isspace() for c in chunk):
+            if gap or not any(c.isspace() for c in chunk):
                 doc = self.tokenizer(chunk)
                 spans = [(t.idx, t.idx + len(t.text)) for t in doc]
                 whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
@@ -179,9 +197,10 @@ class ContextPrecheck:
                         lm = t.lower_
                         if ":" not in lm and iskw(lm):
                             k += 1
-            if len(self._sure) > 500_000:
-                self._sure.clear()
-            self._sure[chunk] = k
+            cache = self._gaps if gap else self._sure
+            if len(cache) > 500_000:
+                cache.clear()
+            cache[chunk] = k
         return k
 
     def _spells_key(self, chunk: str, spans: list[tuple[int, int]]) -> bool:
@@ -204,7 +223,9 @@ class ContextPrecheck:
         """Sure keywords among the tokens of the whitespace text[a:b] between two chunks."""
         if b - a <= 1 and text[a] == " ":
             return 0
-        return self.sure_count(text[a + 1 : b] if text[a] == " " else text[a:b])
+        if text[a - 1].isspace() or (b < len(text) and text[b].isspace()):
+            return 0  # part of a longer whitespace run (non-ASCII spaces around it): unknown
+        return self.sure_count(text[a + 1 : b] if text[a] == " " else text[a:b], gap=True)
 
     def bounds(self, text: str, start: int, lo: int, hi: int) -> tuple[int, int]:
         """[L, U) containing every character Presidio's walk can inspect for a result at `start`.

@@ -873,6 +873,12 @@ class FastPatternEngine:
             return [] if got is None else list(set(got[0] + got[1]))
         if window is not None:
             ws, we = window
+            # start and end the window inside non-space runs (the bounds may sit next to a space
+            # other than ASCII whitespace, which spaCy joins with its neighbours)
+            while ws < start and text[ws].isspace():
+                ws += 1
+            while we > start and text[we - 1].isspace():
+                we -= 1
             got = self._walk(self._tokens(text[ws:we], ws, seg), start)
             if got is not None and (got[2] or ws <= lo) and (got[3] or we >= hi):
                 return list(set(got[0] + got[1]))
