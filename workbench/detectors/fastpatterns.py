@@ -982,16 +982,18 @@ class FastPatternEngine:
             self._kw_cache[lemma] = k
         return k
 
-    def _tokens(self, text: str, offset: int):
-        """spaCy blank-English tokens of `text`: (starts, ends, lower-case lemmas, keyword flags).
+    def _tokens(self, text: str, offset: int, seg=None):
+        """spaCy blank-English tokens of `text`: (starts, ends, lower-case lemmas, keyword flags,
+        ':'-pieces).
 
         Keyword flags follow `NlpArtifacts.set_keywords`: a lemma counts when it is not a stop
-        word, punctuation, "-PRON-" or "be", or when it is a ':'-separated piece of one that is."""
+        word, punctuation, "-PRON-" or "be", or when it is a ':'-separated piece of one that is,
+        anywhere in the segment (`seg`: `fastcontext.SegmentPieces` when `text` is a window of it)."""
         from spacy.attrs import IDX, LENGTH, LOWER
 
         doc = self.tokenizer(text)
         if len(doc) == 0:
-            return [], [], [], []
+            return [], [], [], [], set()
         arr = doc.to_array([IDX, LENGTH, LOWER]).tolist()
         strings = self._strings
         lowers = []
@@ -1007,13 +1009,19 @@ class FastPatternEngine:
         for lm in lowers:
             if ":" in lm and iskw(lm):
                 pieces.update(lm.split(":"))
-        kws = [((":" not in lm) and iskw(lm)) or lm in pieces for lm in lowers]
-        return starts, ends, lowers, kws
+        kws = []
+        for lm in lowers:
+            if ":" in lm:
+                k = False  # pieces never contain ':'
+            else:
+                k = iskw(lm) or lm in pieces or (seg is not None and seg.maybe(lm) and seg.has(lm))
+            kws.append(k)
+        return starts, ends, lowers, kws, pieces
 
     def _walk(self, toks, start: int):
         """(backward keywords, forward keywords, complete-backward, complete-forward) or None
         when no token covers `start`."""
-        starts, ends, lowers, kws = toks
+        starts, ends, lowers, kws = toks[:4]
         i = bisect.bisect_right(ends, start)
         if i >= len(ends):
             return None
@@ -1030,11 +1038,25 @@ class FastPatternEngine:
             j += 1
         return back, fwd, len(back) >= need_back, len(fwd) >= need_fwd
 
-    def _context_list(self, text: str, start: int, lo: int, hi: int, whole=None) -> list[str]:
-        """Keyword lemmas Presidio's enhancer looks at for a match starting at `start`."""
+    def _context_list(self, text: str, start: int, lo: int, hi: int, whole=None, window=None, seg=None) -> list[str]:
+        """Keyword lemmas Presidio's enhancer looks at for a match starting at `start`.
+
+        `window`: chunk-aligned bounds from `ContextPrecheck.bounds` to try first; `seg`: the
+        segment's `SegmentPieces` for windows."""
         if whole is not None:
             got = self._walk(whole, start)
             return [] if got is None else list(set(got[0] + got[1]))
+        if window is not None:
+            ws, we = window
+            # start and end the window inside non-space runs (the bounds may sit next to a space
+            # other than ASCII whitespace, which spaCy joins with its neighbours)
+            while ws < start and text[ws].isspace():
+                ws += 1
+            while we > start and text[we - 1].isspace():
+                we -= 1
+            got = self._walk(self._tokens(text[ws:we], ws, seg), start)
+            if got is not None and (got[2] or ws <= lo) and (got[3] or we >= hi):
+                return list(set(got[0] + got[1]))
         back_w, fwd_w = 160, 48
         while True:
             ws = max(lo, start - back_w)
@@ -1044,7 +1066,7 @@ class FastPatternEngine:
             if we < hi:
                 cut = text.find(" ", we, hi)
                 we = hi if cut < 0 else cut
-            got = self._walk(self._tokens(text[ws:we], ws), start)
+            got = self._walk(self._tokens(text[ws:we], ws, seg), start)
             if got is None:
                 if we >= hi:
                     return []
@@ -1059,28 +1081,65 @@ class FastPatternEngine:
                 continue
             return list(set(back + fwd))
 
-    def _enhance(self, text: str, results: list[list], lo: int, hi: int) -> None:
-        low = text[lo:hi].lower() if text.isascii() else None
-        todo = []
+    def _ctx_precheck(self):
+        """The context pre-check (`fastcontext.ContextPrecheck`) and each recognizer's lower-cased
+        context words, built on first use."""
+        pre = getattr(self, "_ctx_pre", None)
+        if pre is None:
+            from workbench.detectors.fastcontext import ContextPrecheck
+
+            check = ContextPrecheck(
+                self.tokenizer, self._is_keyword, self.ctx_prefix, self.ctx_suffix, [r.context for r in self.recs]
+            )
+            pre = self._ctx_pre = (check, [[c.lower() for c in r.context] for r in self.recs])
+        return pre
+
+    def _enhance(self, text: str, results: list[list], lo: int, hi: int, always_tokenise: bool = False) -> None:
+        """Presidio's context boost on `results` (rows of text[lo:hi]), in place.
+
+        A result is tokenised only when `ContextPrecheck.check` says one of its context words
+        occurs where Presidio's walk can see it (a necessary condition for a boost; see
+        fastcontext's module doc). `always_tokenise` skips the pre-check (tests compare both)."""
+        check, lowered = self._ctx_precheck()
+        low = None
+        if not always_tokenise and check.enabled:
+            low = check.lowered(text, lo, hi)
+        todo, wins = [], []
+        span = 0
+        present: dict[int, bool] = {}
         for r in results:
-            rec = self.recs[r[4]]
-            if not rec.context:
+            words = lowered[r[4]]
+            if not words:
                 continue
-            # cheap pre-check (ASCII: lower() keeps offsets): no context word anywhere -> no boost
-            if low is not None and not any(c.lower() in low for c in rec.context):
-                continue
+            win = None
+            if low is not None:
+                here = present.get(r[4])
+                if here is None:
+                    here = present[r[4]] = any(w in low for w in words)
+                if not here:
+                    continue  # no context word anywhere in the segment
+                win = check.check(text, low, lo, hi, r[1], words)
+                if win is None:
+                    continue
+                span += win[1] - win[0]
+            else:
+                span += 200
             todo.append(r)
+            wins.append(win)
         if not todo:
             return
-        whole = None
-        if hi - lo <= 200 * len(todo) and hi - lo <= 1_000_000:
+        whole = seg = None
+        if hi - lo <= span and hi - lo <= 1_000_000:
             whole = self._tokens(text[lo:hi], lo)  # one pass serves every result
-        for r in todo:
+        else:
+            from workbench.detectors.fastcontext import SegmentPieces
+
+            seg = SegmentPieces(self, text, lo, hi, low if low is not None else check.lowered(text, lo, hi))
+        for r, win in zip(todo, wins):
             rec = self.recs[r[4]]
-            words = self._context_list(text, r[1], lo, hi, whole)
+            words = self._context_list(text, r[1], lo, hi, whole, win, seg)
             word = ""
-            for c in rec.context:
-                cl = c.lower()
+            for c, cl in zip(rec.context, lowered[r[4]]):
                 if self.ctx_mode == "substring":
                     hit = any(cl in w for w in words)
                 else:

@@ -1,0 +1,191 @@
+"""The context pre-check (workbench/detectors/fastcontext.py) never skips a real boost.
+
+1. Against Presidio itself: on adversarial generated texts (context words at every distance,
+   in other words, upper case, stop words, punctuation, ':'-joined tokens, URLs, hyphens,
+   tokenizer special cases, odd whitespace, non-ASCII), for every token start and a sample of
+   other offsets, Presidio's `LemmaContextAwareEnhancer` (on the artifacts of Presidio's own
+   spaCy engine over the whole text) is asked whether each recognizer's context words boost a
+   result there. Whenever it says yes, `ContextPrecheck.check` must not return None, and the
+   context list the engine computes from the pre-check's window must equal Presidio's.
+2. Whole engine: results with the pre-check equal results that tokenise every result
+   (`_enhance(..., always_tokenise=True)`), on the generated benchmark corpus and the texts above.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+WORDS = (
+    "the of and to a in is it you that he was for on are as with his they at be this have from or one "
+    "had by word but not what all were we when your can said there use an each which she do how their "
+    "us our me call save number thus because house public policy update meeting account bank"
+).split()
+PUNCT = [",", ".", ";", "!", "?", "-", "--", "(", ")", "[", "]", '"', "'", "...", "/", ":", "#", "&", "*", "_"]
+SPECIAL = ["can't", "don't", "it's", "a.m.", "p.m.", "U.S.", "Dr.", ":)", "=/", ":-)", "e.g.", "and/or",
+           "w/o", "gonna", "Let's", "10a.m.", "'s", "’s", "<3", "o.O", "vs."]
+COLON = ["us:123", "ssn:12", "a:b", "10:30", "card:4111", "http://ip.example.com/lic", "mac=19:24:12:5d:0a:af",
+         "2024-10-03T21:15:50.886Z", "the:us", "call:me", "IP:10.0.0.1", "x:::y", "foo:"]
+ODD = ["café", "İp", "straße", "ΣΊΣΥΦΟΣ", "naïve", "Ωmega", "ﬁle", "K-card", "phone\u00adnumber", "ıp", "ǅ"]
+WS = [" ", " ", " ", " ", "  ", "\n", " \n", "\n\n", "\t", " \t ", "\xa0", "\u2003", "\r\n", "   \n  ",
+      "\xa0 \n", " \u2003\n", "\n\xa0", " \xa0  ", "\x1c", " \u3000 "]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    from workbench.detectors.fastpatterns import FastPatternsDetector
+    from workbench.detectors.patterns import PatternsConfig, build_nlp_engine
+
+    det = FastPatternsDetector(PatternsConfig())
+    engine = det.engine
+    nlp_engine = build_nlp_engine()
+    return det, engine, nlp_engine, LemmaContextAwareEnhancer()
+
+
+def _context_words(engine) -> list[str]:
+    return sorted({w for r in engine.recs for w in r.context})
+
+
+def _piece(rnd: random.Random, ctx: list[str]) -> str:
+    k = rnd.random()
+    if k < 0.22:
+        w = rnd.choice(ctx)
+        form = rnd.random()
+        if form < 0.2:
+            w = w.upper()
+        elif form < 0.3:
+            w = w.title()
+        elif form < 0.45:
+            w = rnd.choice(["pre", "x", "un", "my-", "e-", "("]) + w
+        elif form < 0.6:
+            w = w + rnd.choice(["s", "ed", ":", "#", "-holder", ".", ",", ")", "'s", ":12", "=7"])
+        return w
+    if k < 0.55:
+        return rnd.choice(WORDS)
+    if k < 0.63:
+        return rnd.choice(PUNCT)
+    if k < 0.71:
+        return rnd.choice(SPECIAL)
+    if k < 0.79:
+        return rnd.choice(COLON)
+    if k < 0.85:
+        return rnd.choice(ODD)
+    if k < 0.93:
+        return str(rnd.randint(0, 10 ** rnd.randint(1, 12)))
+    return rnd.choice(["4111-1111-1111-1111", "078-05-1120", "192.168.0.1", "john@example.com",
+                       "www.example.org", "555-123-4567", "AB12CDE", "1/2/2020"])
+
+
+def _adversarial_texts(engine, n: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    ctx = _context_words(engine)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rnd.randint(1, 40)):
+            parts.append(_piece(rnd, ctx))
+            parts.append(rnd.choice(WS) if rnd.random() < 0.85 else "")
+        t = "".join(parts)
+        if rnd.random() < 0.3:
+            t = rnd.choice(WS) + t
+        out.append(t)
+    return out
+
+
+def _presidio_boost(enh, artifacts, text: str, start: int, ctx: list[str]) -> tuple[bool, set[str]] | None:
+    try:
+        words = enh._extract_surrounding_words(nlp_artifacts=artifacts, word=text[start:start + 1], start=start)
+    except ValueError:  # no token covers `start`
+        return None
+    return bool(enh._find_supportive_word_in_context(words, ctx, enh.context_matching_mode)), set(words)
+
+
+def test_precheck_never_skips_a_presidio_boost(setup):
+    from workbench.detectors.fastcontext import SegmentPieces
+
+    _, engine, nlp_engine, enh = setup
+    check, lowered = engine._ctx_precheck()
+    assert check.enabled
+    ctxs = [(ri, r.context, lowered[ri]) for ri, r in enumerate(engine.recs) if r.context]
+    texts = _adversarial_texts(engine, 260, seed=1)
+    rnd = random.Random(2)
+    boosts = skipped = 0
+    for text in texts:
+        if not text:
+            continue
+        art = nlp_engine.process_text(text, "en")
+        starts = {t.idx for t in art.tokens}
+        starts.update(rnd.randrange(len(text)) for _ in range(8))
+        low = check.lowered(text, 0, len(text))
+        seg = SegmentPieces(engine, text, 0, len(text), low)
+        for start in sorted(starts):
+            if start >= len(text):
+                continue
+            seen = None
+            for ri, ctx, words in ctxs:
+                ref = _presidio_boost(enh, art, text, start, ctx)
+                if ref is None:
+                    break
+                boosted, ref_words = ref
+                if low is None:
+                    continue  # segment not pre-checked: always tokenised
+                win = check.check(text, low, 0, len(text), start, words)
+                if win is None:
+                    skipped += 1
+                    assert not boosted, (text, start, ctx)
+                    continue
+                boosts += boosted
+                if seen is None:  # the window the pre-check hands on gives Presidio's context list
+                    seen = set(engine._context_list(text, start, 0, len(text), None, win, seg))
+                    assert seen == ref_words, (text, start, win)
+    assert boosts > 200 and skipped > 5000, (boosts, skipped)  # the data exercises both outcomes
+
+
+def _compare_engine(engine, texts):
+    plain = engine.analyze_batch(texts)
+    engine._enhance = functools.partial(type(engine)._enhance, engine, always_tokenise=True)
+    try:
+        ref = engine.analyze_batch(texts)
+    finally:
+        del engine._enhance
+    bad = [(i, a, b) for i, (a, b) in enumerate(zip(plain, ref)) if sorted(a) != sorted(b)]
+    return bad, sum(len(a) for a in ref), sum(1 for a in ref for r in a if r[5])
+
+
+def test_engine_equal_with_and_without_precheck(setup):
+    from pii_corpus import generate
+
+    _, engine, _, _ = setup
+    texts = list(generate(250_000, seed=5)) + _adversarial_texts(engine, 300, seed=3)
+    bad, n, boosted = _compare_engine(engine, texts)
+    assert not bad, bad[:3]
+    assert n > 1000 and boosted > 100, (n, boosted)
+
+
+def test_precheck_skips_most_results(setup):
+    """The pre-check must do its job: most results with context words are not tokenised."""
+    from pii_corpus import generate
+
+    _, engine, _, _ = setup
+    check, lowered = engine._ctx_precheck()
+    texts = list(generate(200_000, seed=9))
+    passed = total = 0
+    for text in texts:
+        low = check.lowered(text, 0, len(text))
+        for rows in engine.analyze_batch([text]):
+            for r in rows:
+                words = lowered[r[4]]
+                if not words or low is None or not any(w in low for w in words):
+                    continue
+                total += 1
+                passed += check.check(text, low, 0, len(text), r[1], words) is not None
+    assert total > 200 and passed < 0.6 * total, (passed, total)

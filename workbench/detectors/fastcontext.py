@@ -1,0 +1,321 @@
+"""Context-word pre-check for `FastPatternEngine._enhance`: tokenise only where a boost is possible.
+
+Presidio's `LemmaContextAwareEnhancer` boosts a result at `start` when one of its recognizer's
+context words is a SUBSTRING of one of the keyword lemmas it inspects: from the token `i` that
+covers `start` (the first token whose end is after `start`), backwards until `prefix + 1`
+keyword lemmas are collected (token `i` included), and forwards until `suffix + 1` are. Lemmas
+are spaCy's LOWER (`str.lower()` of the token text); a lemma is a keyword when it is in the
+text's keyword list (`NlpArtifacts.set_keywords`: lemmas that are not stop words, punctuation,
+"-PRON-" or "be", split at ':'). Every inspected token lies in [start(j_back), end(j_fwd)),
+where `j_back` is the `prefix + 1`-th keyword token at or before `i` (or the first token) and
+`j_fwd` the `suffix + 1`-th keyword token at or after `i` (or the last token).
+
+`ContextPrecheck.check` computes, WITHOUT running the tokenizer on the text, a range [L, U)
+containing [start(j_back), end(j_fwd)), and returns None when no context word occurs
+(case-insensitively) inside [L, U). A context word that is a substring of a token's lemma
+occurs inside that token's characters (see "Lower-casing"), so then no inspected lemma contains
+a context word, the result is not boosted, and skipping the tokenizer for it changes nothing.
+
+Counting keywords without tokenising. The text between ASCII whitespace is cut into "chunks"
+(maximal runs of other characters) and "gaps" (the ASCII whitespace between two chunks).
+`sure_count` gives, for a chunk or gap, a number of its tokens that are keywords in ANY context
+(a lower bound; 0 when unknown):
+
+* `_STRONG` rule: a chunk without ':' holding an ASCII character that is not a letter, not
+  Unicode punctuation (P*), not whitespace and not ':' (a digit, `$+<=>|~^` or a backquote) has
+  at least one keyword token, however spaCy splits it: the token holding that character has a
+  lemma holding it, which is then not punctuation (spaCy's `is_punct`: all characters P*), not
+  a stop word (`_strong_rule_holds` checks every stop word is letters and punctuation only),
+  not "be"/"-PRON-", and has no ':' so it is in the keyword list as is.
+* Otherwise (chunks without digits and without non-ASCII whitespace, and gaps) the chunk is
+  tokenised ALONE (cached per string) and its keyword tokens counted, when these tokens are the
+  ones it gets in any context: spaCy's `_tokenize_affixes` cuts the text at `str.isspace`
+  characters and tokenises every non-whitespace run (and every whitespace run, less a leading
+  ' ' that goes to the token before) from that run's string alone, so the affix pass gives the
+  chunk the same tokens in context as alone. `_apply_special_cases` then re-tokenises only
+  token spans whose text (with the whitespace between tokens) is a special-case key;
+  `special_cases_safe` checks that keys with whitespace are whitespace only, so a match across
+  a chunk's border has no rule and is copied unchanged, and only a match INSIDE the chunk can
+  change it. Such a match leaves consecutive tokens spelling a special-case key (the key's
+  affix tokens, or its rule's tokens if applied). `_spells_key` rejects chunks whose tokens
+  alone spell a key of the special matcher (`matcher_keys`); for the others there was no match
+  alone, their tokens alone are the affix pass's, and no context can create a match inside
+  them. A counted lemma has no ':' and `is_keyword`, so it is in the keyword list.
+* Chunks holding non-ASCII whitespace (U+00A0, U+2003, ...) are not one spaCy run: only the
+  `_STRONG` rule applies to them. A gap next to such a chunk is part of a longer spaCy
+  whitespace run: it counts 0.
+Extra keywords in Presidio's list (':'-pieces of other tokens) only make MORE tokens keywords,
+which can only end both walks sooner, so lower bounds stay valid.
+
+Backward bound L: going back from `start` over chunks (and gaps) that end at or before
+`start` (all their tokens come before token `i`), L is the start of the chunk where the sure
+counts reach prefix + 1: the walk stops at or after it, so start(j_back) >= L (else L = `lo`).
+Forward bound U: going forward over chunks (and gaps) starting at or after `start` (tokens at or
+after `i`), U is the end of the chunk where the sure counts reach suffix + 1: end(j_fwd) <= U
+(else U = `hi`). Chunks cut by the search window, at `lo`/`hi` with a non-space neighbour
+outside the segment, or holding `start`, are not counted, which only widens [L, U).
+
+Lower-casing. Lemma = token_text.lower(). When `text.lower()` has the same length as `text`,
+every character lowers to exactly one character, and per-character lowering is context free
+except for Greek capital sigma (final form). `ContextPrecheck` is only enabled when no context
+word contains a sigma form, so a context word inside token_text.lower() is also found at the
+same offsets in text.lower(). Texts whose lower-casing changes the length (e.g. 'İ') are not
+pre-checked (`lowered` returns None) and every result goes to the tokenizer as before.
+
+Results that pass are tokenised on the window [L, U) (chunk-aligned, so spaCy splits it like
+the segment; `_context_list` falls back to wider windows if the walk does not complete inside
+it). `SegmentPieces` gives such windows the ':'-pieces of the whole segment. The assumptions
+about spaCy (3.8 tokenizer internals) are exercised against Presidio's own enhancer in
+tests/test_fastcontext.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Sequence
+
+_ASCII_WS = " \t\n\r\x0b\x0c"
+# A maximal run of non-(ASCII-)whitespace characters. The lookbehind may look before `pos`, so a
+# run cut by the search window's start is not matched; at `endpos` the lookahead succeeds, so
+# callers drop a last run that ends at `endpos` when the real text continues with non-space.
+_CHUNK = re.compile(r"(?<![^ \t\n\r\x0b\x0c])[^ \t\n\r\x0b\x0c]+")
+# ASCII characters that are not letters, not Unicode punctuation (category P*), not whitespace
+# and not ':' (they lower-case to themselves).
+_STRONG = re.compile(r"[0-9$+<=>|~^`]")
+_DIGIT = re.compile(r"[0-9]")
+_SIGMAS = ("\u03c3", "\u03c2", "\u03a3")
+
+
+def special_cases_safe(tokenizer) -> bool:
+    """True when every special-case key of `tokenizer` that contains whitespace is whitespace only."""
+    try:
+        rules = tokenizer.rules
+    except Exception:
+        return False
+    for key in rules or {}:
+        if any(c.isspace() for c in key) and not key.isspace():
+            return False
+    return True
+
+
+def matcher_keys(tokenizer) -> list[str]:
+    """The special-case keys that `_apply_special_cases` may match (those `add_special_case` puts
+    into the tokenizer's special matcher; every key when `faster_heuristics` is off or unknown)."""
+    rules = tokenizer.rules or {}
+    if getattr(tokenizer, "faster_heuristics", None) is not True:
+        return list(rules)
+    return [
+        k
+        for k in rules
+        if tokenizer.find_prefix(k) or tokenizer.find_infix(k) or tokenizer.find_suffix(k) or " " in k
+    ]
+
+
+def _strong_rule_holds(tokenizer) -> bool:
+    """A chunk without ':' containing a `_STRONG` character has at least one keyword token.
+
+    Whatever the tokenisation, some token contains that character c, so its lemma contains c:
+    it is not punctuation (spaCy's `is_punct`: every character in a P* category), not a stop
+    word (checked here: every stop word consists of letters and punctuation only), not "be" or
+    "-PRON-", and has no ':' (the chunk has none): Presidio counts it as a keyword. This checks
+    that the vocabulary uses spaCy's own `is_punct` and a stop-word list (lexemes whose flags
+    were changed by hand afterwards are not supported)."""
+    import functools
+    import unicodedata
+
+    from spacy.attrs import IS_PUNCT, IS_STOP
+    from spacy.lang import lex_attrs
+
+    getters = getattr(tokenizer.vocab, "lex_attr_getters", {}) or {}
+    punct, stop = getters.get(IS_PUNCT), getters.get(IS_STOP)
+    if punct is not lex_attrs.is_punct:
+        return False
+    if not (isinstance(stop, functools.partial) and stop.func is lex_attrs.is_stop):
+        return False
+    stops = stop.keywords.get("stops")
+    if stops is None:
+        return False
+    for w in stops:
+        for ch in w.lower():
+            if not (ch.isalpha() or unicodedata.category(ch).startswith("P")):
+                return False
+    return True
+
+
+class ContextPrecheck:
+    """Necessary condition for a context boost, per result, without tokenising (see module doc)."""
+
+    def __init__(
+        self,
+        tokenizer,
+        is_keyword: Callable[[str], bool],
+        prefix_count: int,
+        suffix_count: int,
+        contexts: Sequence[Sequence[str]],
+    ):
+        self.tokenizer = tokenizer
+        self.is_keyword = is_keyword
+        self.need_back = prefix_count + 1
+        self.need_fwd = suffix_count + 1
+        words = [w for ctx in contexts for w in ctx]
+        self.enabled = special_cases_safe(tokenizer) and not any(s in w.lower() for w in words for s in _SIGMAS)
+        self._keys = frozenset(matcher_keys(tokenizer)) if self.enabled else frozenset()
+        self._key_len = max(map(len, self._keys), default=0)
+        self._sure: dict[str, int] = {}
+        self._gaps: dict[str, int] = {}
+        self._strong_ok = self.enabled and _strong_rule_holds(tokenizer)
+
+    def sure_count(self, chunk: str, gap: bool = False) -> int:
+        """How many tokens of `chunk` are certainly keywords in any context (0: unknown).
+
+        `chunk` is a run of non-(ASCII-)whitespace characters between ASCII whitespace, or
+        (`gap`) the ASCII whitespace between two such runs less the one ' ' spaCy attaches to the
+        token before. A chunk holding other whitespace (e.g. U+00A0) is not one spaCy run: only
+        the `_STRONG` rule applies to it (it holds whatever token holds that character). For
+        the others, spaCy's run is exactly `chunk`, and the tokenizer's affix
+        pass gives it the same tokens in context as alone. Its special-case pass could change
+        them only through a match inside the chunk (a match across whitespace has no rule, see
+        `special_cases_safe`), which would leave tokens whose concatenation is a special-case key
+        (the key's pattern tokens, or its rule tokens where the rule was applied). So when no run
+        of consecutive tokens of the chunk alone spells a key, there was no match alone, the
+        tokens alone are the affix pass's, no context can add a match, and they are the tokens
+        in context too. Of those, a lemma without ':' that `is_keyword` is in Presidio's list."""
+        k = self._sure.get(chunk) if not gap else self._gaps.get(chunk)
+        if k is None:
+            if not gap and self._strong_ok and ":" not in chunk and _STRONG.search(chunk):
+                return 1  # see _strong_rule_holds; not cached (such chunks are mostly unique)
+            if not gap and _DIGIT.search(chunk):
+                return 0  # unknown: mostly unique (times, addresses), not worth a tokenizer call
+            k = 0
+            if gap or not any(c.isspace() for c in chunk):
+                doc = self.tokenizer(chunk)
+                spans = [(t.idx, t.idx + len(t.text)) for t in doc]
+                whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
+                if whole and spans[0][0] == 0 and spans[-1][1] == len(chunk) and not self._spells_key(chunk, spans):
+                    iskw = self.is_keyword
+                    for t in doc:
+                        lm = t.lower_
+                        if ":" not in lm and iskw(lm):
+                            k += 1
+            cache = self._gaps if gap else self._sure
+            if len(cache) > 500_000:
+                cache.clear()
+            cache[chunk] = k
+        return k
+
+    def _spells_key(self, chunk: str, spans: list[tuple[int, int]]) -> bool:
+        keys, top = self._keys, self._key_len
+        for i, (s, _) in enumerate(spans):
+            for _, e in spans[i:]:
+                if e - s > top:
+                    break
+                if chunk[s:e] in keys:
+                    return True
+        return False
+
+    @staticmethod
+    def lowered(text: str, lo: int, hi: int) -> str | None:
+        """text[lo:hi].lower() when it keeps offsets, else None (no pre-check for this segment)."""
+        low = text[lo:hi].lower()
+        return low if len(low) == hi - lo else None
+
+    def _gap(self, text: str, a: int, b: int) -> int:
+        """Sure keywords among the tokens of the whitespace text[a:b] between two chunks."""
+        if b - a <= 1 and text[a] == " ":
+            return 0
+        if text[a - 1].isspace() or (b < len(text) and text[b].isspace()):
+            return 0  # part of a longer whitespace run (non-ASCII spaces around it): unknown
+        return self.sure_count(text[a + 1 : b] if text[a] == " " else text[a:b], gap=True)
+
+    def bounds(self, text: str, start: int, lo: int, hi: int) -> tuple[int, int]:
+        """[L, U) containing every character Presidio's walk can inspect for a result at `start`.
+
+        L is `lo` or the start of a whitespace-delimited chunk, U is `hi` or the end of one, so
+        text[L:U] is also a window that spaCy tokenises like the whole segment."""
+        sure, gap = self.sure_count, self._gap
+        # backward: chunks (and whitespace between them) ending at or before `start`
+        need = self.need_back
+        width = 16 * need + 32
+        L = lo
+        while True:
+            a = max(lo, start - width)
+            ms = [m.span() for m in _CHUNK.finditer(text, a, start)]
+            if ms and ms[-1][1] == start and text[start] not in _ASCII_WS:
+                ms.pop()  # continues past `start`
+            got = 0
+            for k in range(len(ms) - 1, -1, -1):
+                s, e = ms[k]
+                got += sure(text[s:e])
+                if got >= need:
+                    L = s
+                    break
+                if k:
+                    got += gap(text, ms[k - 1][1], s)
+                    if got >= need:
+                        L = ms[k - 1][0]
+                        break
+            if got >= need or a <= lo:
+                break
+            width *= 4
+        # forward: chunks (and whitespace between them) starting at or after `start`
+        need = self.need_fwd
+        width = 16 * need + 32
+        U = hi
+        while True:
+            b = min(hi, start + width)
+            ms = [m.span() for m in _CHUNK.finditer(text, start, b)]
+            if ms and ms[-1][1] == b and b < hi and text[b] not in _ASCII_WS:
+                ms.pop()  # cut by the window
+            got = 0
+            for k, (s, e) in enumerate(ms):
+                got += sure(text[s:e])
+                if got >= need:
+                    U = e
+                    break
+                if k + 1 < len(ms):
+                    got += gap(text, e, ms[k + 1][0])
+                    if got >= need:
+                        U = ms[k + 1][1]
+                        break
+            if got >= need or b >= hi:
+                break
+            width *= 4
+        return L, U
+
+    def check(self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str]):
+        """None when a result at `start` with lower-cased context `words` cannot be boosted, else
+        its bounds [L, U) (`low` from `lowered`)."""
+        L, U = self.bounds(text, start, lo, hi)
+        for w in words:
+            if low.find(w, L - lo, U - lo) >= 0:
+                return L, U
+        return None
+
+
+class SegmentPieces:
+    """The ':'-pieces of one segment's keywords, for windows tokenised on their own.
+
+    Presidio counts a lemma as a keyword when it is in the keyword list of the WHOLE text, which
+    also holds the ':'-separated pieces of every keyword lemma containing ':' (e.g. "us" from
+    "us:123" makes every "us" a keyword, although "us" is a stop word). A window sees only its
+    own pieces. A piece of a lemma with ':' is next to a ':' in that lemma, so a lemma `lm` can
+    only be such a piece when `lm + ':'` or `':' + lm` occurs in the lower-cased segment; only
+    then is the segment tokenised as a whole (once) to get its exact pieces."""
+
+    def __init__(self, engine, text: str, lo: int, hi: int, low: str | None):
+        self.engine, self.text, self.lo, self.hi, self.low = engine, text, lo, hi, low
+        self._pieces: set[str] | None = None
+        self._any_colon = ":" in text[lo:hi] if low is None else ":" in low
+
+    def maybe(self, lm: str) -> bool:
+        if not self._any_colon:
+            return False
+        if self.low is None or any(s in lm for s in _SIGMAS):
+            return True
+        return (lm + ":") in self.low or (":" + lm) in self.low
+
+    def has(self, lm: str) -> bool:
+        if self._pieces is None:
+            whole = self.engine._tokens(self.text[self.lo : self.hi], self.lo)
+            self._pieces = whole[4] if len(whole) > 4 else set()
+        return lm in self._pieces
