@@ -183,6 +183,20 @@ def _phone_region_tests(regions: tuple) -> dict:
     return out
 
 
+_FAST_PHONE: dict[tuple, Any] = {}
+
+
+def _fast_phone(regions, leniency):
+    """workbench.detectors.fastphone's exact verdicts for these regions (one per setting)."""
+    key = (tuple(regions), leniency)
+    fast = _FAST_PHONE.get(key)
+    if fast is None:
+        from workbench.detectors.fastphone import FastPhone
+
+        fast = _FAST_PHONE[key] = FastPhone(key[0], leniency)
+    return fast
+
+
 def _phone_internals_ok() -> bool:
     """The phone fast path uses libphonenumber's matcher internals; without them, run its
     public matcher on the windows instead."""
@@ -705,46 +719,75 @@ class FastPatternEngine:
         if len(cand_regions) > 200_000:
             cand_regions.clear()
         pattern, second = pm._PATTERN, pm._SECOND_NUMBER_START_PATTERN
-        chains: dict[int, list[tuple[int, int, str, set[str]]]] = {}
+        fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
+        fast_memo = self.__dict__.setdefault("_phone_fast_memo", {})
+        if len(fast_memo) > 200_000:
+            fast_memo.clear()
+        chains: dict[int, list[tuple]] = {}
 
         base_at: dict[int, int] = {}  # candidate start -> position in chain(0)
 
         def chain(idx: int):
-            """libphonenumber's candidates from idx on, when none of them matches. Once a
-            candidate starts where one of chain(0) starts, the rest is chain(0)'s rest."""
+            """libphonenumber's candidates from idx on that match for some region (all of
+            them where the verdicts come from libphonenumber). Once a candidate starts where
+            one of chain(0) starts, the rest is chain(0)'s rest."""
             got = chains.get(idx)
-            if got is None:
-                got = []
-                mt = pattern.search(window, idx)
-                while mt is not None:
-                    start = mt.start()
+            if got is not None:
+                return got
+            got = chains[idx] = []
+            pos = idx
+            while pos is not None:
+                nxt, pos = pos, None
+                # `_find`: the next search starts where the (trimmed) candidate ends
+                for mt in pattern.finditer(window, nxt):
+                    start, end = mt.span()
                     if idx and start in base_at:
                         got.extend(chains[0][base_at[start] :])
-                        break
-                    cand = window[start : mt.end()]
-                    cut = second.search(cand)
-                    if cut:
-                        cand = cand[: cut.start()]
-                    needed = cand_regions.get(cand)
-                    if needed is None:
-                        needed = cand_regions[cand] = self._phone_regions(rec, cand)
+                        return got
                     if not idx:
                         base_at[start] = len(got)
-                    got.append((start, start + len(cand), cand, needed))
-                    mt = pattern.search(window, start + len(cand))
-                chains[idx] = got
+                    if end - start >= 4:  # shorter: no room for a slash, an 'x' and a digit
+                        cut = second.search(window, start, end)
+                        if cut:
+                            end = cut.start()
+                            pos = end
+                    if end - start >= tiny:
+                        cand = window[start:end]
+                        # exact verdicts of all regions at once (None: ask libphonenumber); a
+                        # candidate that matches for no region is left out of the chain
+                        fkey = (cand, window[start - 1] if start else "", window[end : end + 3])
+                        verdicts = fast_memo.get(fkey, _MISSING)
+                        if verdicts is _MISSING:
+                            verdicts = fast_memo[fkey] = fast.verdicts(window, start, end)
+                        if verdicts is None:
+                            needed = cand_regions.get(cand)
+                            if needed is None:
+                                needed = cand_regions[cand] = self._phone_regions(rec, cand)
+                            got.append((start, end, cand, None, needed))
+                        elif any(verdicts):
+                            got.append((start, end, cand, verdicts, None))
+                    if pos is not None:
+                        break
             return got
 
-        chain(0)
+        tiny = fast.min_chars
+        if not chain(0):
+            return []  # no candidate is a number for any region
 
         out = []
         score = rec.obj.SCORE
-        for region in rec.obj.supported_regions:
+        for reg_i, region in enumerate(rec.obj.supported_regions):
             matcher = None
             idx = 0
             while True:
                 found = None
-                for start, end, cand, needed in chain(idx):
+                for start, end, cand, verdicts, needed in chain(idx):
+                    if verdicts is not None:
+                        hit = verdicts[reg_i]
+                        if hit is not None:
+                            found = (start + hit[0], start + hit[1])
+                            break
+                        continue
                     if region not in needed:
                         continue
                     key = (region, cand, window[start - 1] if start else "", window[end : end + 3])
