@@ -677,25 +677,39 @@ class FastPatternEngine:
     def _windowed(self, rec: _Rec, ri: int, text: str, items, lo: int, hi: int) -> list[list]:
         """Run a recognizer's own `analyze` on whitespace-bounded windows around its candidates."""
         left, right = rec.window_pad
-        wins: list[tuple[int, int]] = []
+        spans: list[tuple[int, int]] = []
         for _, bounds, mode in items:
             if mode == "full":
                 return self._run_recognizer(rec, ri, text[lo:hi], lo)
-            for s, e in bounds:
-                ws = max(lo, s - left)
-                ws = max(text.rfind(" ", lo, ws), text.rfind("\n", lo, ws)) + 1 if ws > lo else lo
-                we = min(hi, e + right)
-                if we < hi:
-                    cut = [x for x in (text.find(" ", we, hi), text.find("\n", we, hi)) if x >= 0]
-                    we = min(cut) if cut else hi
-                wins.append((max(ws, lo), we))
-        wins.sort()
+            spans.extend(bounds)
+        spans.sort()
+
+        def window_end(e: int) -> int:
+            we = min(hi, e + right)
+            if we < hi:
+                cut = [x for x in (text.find(" ", we, hi), text.find("\n", we, hi)) if x >= 0]
+                we = min(cut) if cut else hi
+            return we
+
+        # Each candidate's window: from the whitespace before s - left to the one after
+        # e + right; overlapping windows merge. The window start grows with s, so in order of
+        # s a window either merges into the last one or starts a new one. A candidate with
+        # s - left inside the last window merges without its start being looked up, and one
+        # with e + right inside it leaves its end (a whitespace at or after e + right) as is.
         merged: list[list[int]] = []
-        for s, e in wins:
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
+        for s, e in spans:
+            if merged and s - left <= merged[-1][1]:
+                last = merged[-1]
+                if e + right > last[1]:
+                    last[1] = max(last[1], window_end(e))
+                continue
+            ws = max(lo, s - left)
+            ws = max(max(text.rfind(" ", lo, ws), text.rfind("\n", lo, ws)) + 1, lo) if ws > lo else lo
+            we = window_end(e)
+            if merged and ws <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], we)
             else:
-                merged.append([s, e])
+                merged.append([ws, we])
         out = []
         for ws, we in merged:
             if rec.phone and _phone_internals_ok():

@@ -42,7 +42,7 @@ class _Meta:
     """Precompiled pieces of one `PhoneMetadata` that `parse`/`is_valid_number` consult."""
 
     __slots__ = ("md", "cc", "cc_str", "idd", "np", "transform", "gen", "gen_lengths", "has_gen",
-                 "lenres", "known", "descs", "leading")
+                 "lenres", "known", "descs", "leading", "_tnl")
 
     def __init__(self, md, pnu):
         self.md = md
@@ -57,7 +57,8 @@ class _Meta:
         self.gen = re.compile(g.national_number_pattern) if g is not None and g.national_number_pattern else None
         self.gen_lengths = frozenset(g.possible_length) if g is not None else frozenset()
         # _test_number_length(number, md) depends on len(number) only
-        self.lenres = [pnu._test_number_length("0" * n, md) for n in range(64)]
+        self.lenres: dict[int, int] = {}  # _test_number_length(number, md) by len(number)
+        self._tnl = pnu._test_number_length
         self.leading = re.compile(md.leading_digits) if md.leading_digits is not None else None
         # _number_type_helper(n, md) != UNKNOWN, past the general-desc test: one of these
         # descs matches (possible lengths, then the full pattern)
@@ -67,6 +68,13 @@ class _Meta:
             descs.append(md.mobile)
         self.descs = [d for d in descs if d is not None and d.national_number_pattern]
         self.known = {}  # length -> the patterns of the descs allowing it, joined (None: no desc)
+
+    def len_result(self, n: int):
+        """`_test_number_length(number, md)`: it depends on len(number) only."""
+        r = self.lenres.get(n)
+        if r is None:
+            r = self.lenres[n] = self._tnl("0" * n, self.md)
+        return r
 
     def gen_full(self, number: str) -> bool:
         """`_match_national_number(number, general_desc, False)`"""
@@ -448,7 +456,7 @@ class FastPhone:
                     return False, cc, national
         if D.startswith(meta.cc_str):
             pot, _ = meta.strip_np(D[len(meta.cc_str):])
-            if (not meta.gen_full(D) and meta.gen_full(pot)) or meta.lenres[min(len(D), 63)] == self._TOO_LONG:
+            if (not meta.gen_full(D) and meta.gen_full(pot)) or meta.len_result(len(D)) == self._TOO_LONG:
                 return False, meta.cc, pot  # FROM_NUMBER_WITHOUT_PLUS_SIGN
         return True, 0, ""
 
@@ -483,7 +491,7 @@ class FastPhone:
         if len(national) < 2:
             return False  # TOO_SHORT_NSN
         pot, stripped = m.strip_np(national)
-        if m.lenres[min(len(pot), 63)] not in self._NOT_STRIPPED:
+        if m.len_result(len(pot)) not in self._NOT_STRIPPED:
             national = pot
         if len(national) < 2 or len(national) > 17:
             return False
