@@ -289,7 +289,12 @@ class FastPhone:
             if lens is not None and len(nsn) not in lens:
                 v = False
             else:
-                v = self._is_valid_slow(cc, nsn)
+                lst = self._cc_lists.get(cc)
+                if lst is not None and len(lst) == 1 and lst[0][2] is not None and lst[0][0] != "001":
+                    m = lst[0][2]  # one region: its metadata decides
+                    v = cc == m.cc and m.is_known(nsn)
+                else:
+                    v = self._is_valid_slow(cc, nsn)
             self._valid_cc_memo[key] = v
         return v
 
@@ -392,12 +397,12 @@ class FastPhone:
     def valid(self, ri: int, digits: str, plus: bool) -> bool:
         """`parse(piece, region, keep_raw_input=True)` then `_verify(VALID, ...)`, for a piece of
         the simple class whose digits are `digits` (after a plus sign when `plus`)."""
-        if plus and len(digits) > 2 and self._extract_cc(digits)[0]:
-            ri = -1  # a country code after the plus sign: the region plays no part
-        elif not plus:
+        if not plus:
             pre = self._pre[ri]
             if pre is not None and pre.fullmatch(digits) is None:
                 return False
+        elif len(digits) > 2 and self._extract_cc(digits)[0]:
+            ri = -1  # a country code after the plus sign: the region plays no part
         key = (ri, digits, plus)
         v = self._valid_memo.get(key)
         if v is None:
@@ -525,8 +530,15 @@ class FastPhone:
             n = len(cand)
             if n < self._min_any or n < 2:
                 return out
-            if (start > 0 and self._bad(text[start - 1])) or (end < len(text) and self._bad(text[end])):
-                return out
+            bad = self._bad_char
+            if start > 0:
+                b = bad.get(text[start - 1])
+                if b or (b is None and self._bad(text[start - 1])):
+                    return out
+            if end < len(text):
+                b = bad.get(text[end])
+                if b or (b is None and self._bad(text[end])):
+                    return out
             for ri in self._regions_for(n, cand):
                 if self.valid(ri, cand, False):
                     out[ri] = (0, n)
