@@ -769,7 +769,8 @@ class FastPatternEngine:
                         cand = window[start:end]
                         # exact verdicts of all regions at once (None: ask libphonenumber); a
                         # candidate that matches for no region is left out of the chain
-                        fkey = (cand, window[start - 1] if start else "", window[end : end + 3])
+                        # (a string: no work for the garbage collector; cand has no NUL)
+                        fkey = (window[start - 1] if start else "") + "\0" + cand + "\0" + window[end : end + 3]
                         verdicts = fast_memo.get(fkey, _MISSING)
                         if verdicts is _MISSING:
                             verdicts = fast_memo[fkey] = fast.verdicts(window, start, end)

@@ -141,9 +141,11 @@ class FastPhone:
         self._TOO_LONG = VR.TOO_LONG
         self._NOT_STRIPPED = (VR.TOO_SHORT, VR.IS_POSSIBLE_LOCAL_ONLY, VR.INVALID_LENGTH)
         self._bad_char: dict[str, bool] = {}
-        self._valid_memo: dict[tuple, bool] = {}
+        # memo keys are strings: many survive, and strings are no work for the garbage collector
+        self._valid_memo: dict[str, bool] = {}
+        self._key_tails = [(f"/{ri}", f"/{ri}+") for ri in range(-1, len(self.regions))]
         self._valid_regions = [i for i, m in enumerate(self._region_meta) if m is not None]
-        self._valid_cc_memo: dict[tuple, bool] = {}
+        self._valid_cc_memo: dict[str, bool] = {}
         self._cc_len_memo: dict = {}
         # Per region: D shorter than minlen can only be valid after an international prefix.
         # Read in national format, the national significant number is D less a prefix (the
@@ -170,6 +172,7 @@ class FastPhone:
         self._idds = [m.idd if m is not None else None for m in self._region_meta]
         self._prefix_rules: dict = {}
         self._pre = [self._prefilter(m) for m in self._region_meta]
+        self._nothing = (None,) * len(self.regions)
         # Candidates of fewer characters match for no region, whatever their characters: a
         # number needs min_any digits, or a plus sign and 3 digits (POSSIBLE leniency: no bound)
         self.min_chars = min(self._min_any, 4) if self.enabled else 0
@@ -278,7 +281,7 @@ class FastPhone:
         return frozenset(lens)
 
     def _is_valid(self, cc: int, nsn: str) -> bool:
-        key = (cc, nsn)
+        key = nsn + "/" + str(cc)
         v = self._valid_cc_memo.get(key)
         if v is None:
             if len(self._valid_cc_memo) > 200_000:
@@ -403,7 +406,7 @@ class FastPhone:
                 return False
         elif len(digits) > 2 and self._extract_cc(digits)[0]:
             ri = -1  # a country code after the plus sign: the region plays no part
-        key = (ri, digits, plus)
+        key = digits + self._key_tails[ri + 1][plus]
         v = self._valid_memo.get(key)
         if v is None:
             if len(self._valid_memo) > 200_000:
@@ -510,9 +513,17 @@ class FastPhone:
         return self._prefix_present(cc, national, D, m, stripped)
 
     def verdicts(self, text: str, start: int, end: int):
-        """For the candidate text[start:end] (as `PhoneNumberMatcher._find` cut it): a list with,
-        per region, None or the (start, end) of `_extract_match`'s match relative to `start`; or
-        None when the candidate is outside the simple class (ask libphonenumber)."""
+        """For the candidate text[start:end] (as `PhoneNumberMatcher._find` cut it): a tuple
+        with, per region, None or the (start, end) of `_extract_match`'s match relative to
+        `start`; or None when the candidate is outside the simple class (ask libphonenumber).
+        (Tuples, one shared where nothing matches: callers keep many of them, and tuples of
+        atoms cost the garbage collector nothing.)"""
+        out = self._verdicts(text, start, end)
+        if out is None:
+            return None
+        return tuple(out) if any(out) else self._nothing
+
+    def _verdicts(self, text: str, start: int, end: int):
         if not self.enabled or end - start > _MAX_INPUT:
             return None
         cand = text[start:end]
