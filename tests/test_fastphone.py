@@ -7,7 +7,9 @@ the verdict (digit groups and separators, leading zeros, international prefixes 
 codes, national prefixes, dates, time stamps, IP addresses, decimals, brackets, letters and
 currency symbols around the number). For every region of the engine's PhoneRecognizer, the
 fast verdict (start/end of the match, or None) must equal libphonenumber's; a candidate that
-fastphone does not handle (None: outside its class) is counted and not compared.
+fastphone does not handle (None: outside its class) is counted and not compared. Candidates
+shorter than FastPhone.min_chars, which the engine skips whatever their characters, must match
+for no region.
 """
 
 from __future__ import annotations
@@ -247,3 +249,14 @@ def test_fastphone_check_can_fail(fast, monkeypatch):
     monkeypatch.setattr(f, "_prefix_present", lambda *a: True)
     _, _, bad = check_texts(f, fuzz_texts(3_000, 5), f.regions)
     assert bad
+
+
+def test_fastphone_unknown_regions():
+    """Region codes libphonenumber does not know (a config may list them): national numbers
+    match nowhere, numbers with a plus sign are left to libphonenumber."""
+    regions = ("UK", "US", "FE", "DE")
+    f = FastPhone(regions, pm.Leniency.VALID)
+    texts = ["call +44 20 7378 7345 or 030 1234567", *fuzz_texts(2_000, 9)]
+    compared, _, bad = check_texts(f, texts, regions)
+    assert not bad, bad[:10]
+    assert compared > 10_000

@@ -173,6 +173,7 @@ class FastPhone:
         self._prefix_rules: dict = {}
         self._pre = [self._prefilter(m) for m in self._region_meta]
         self._nothing = (None,) * len(self.regions)
+        self._has_unknown_region = len(self._valid_regions) < len(self.regions)
         # Candidates of fewer characters match for no region, whatever their characters: a
         # number needs min_any digits, or a plus sign and 3 digits (POSSIBLE leniency: no bound)
         self.min_chars = min(self._min_any, 4) if self.enabled else 0
@@ -534,6 +535,8 @@ class FastPhone:
                 # viable number), so _contains_only_valid_x_chars fails; no inner match
                 return out
             return None
+        if self._has_unknown_region and "+" in cand:
+            return None  # parse reads numbers with a plus sign even for an unknown region
         todo = self._valid_regions
         if not todo:
             return out
