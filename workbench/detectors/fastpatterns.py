@@ -264,6 +264,20 @@ def _phone_region_tests(regions: tuple) -> dict:
     return out
 
 
+_FAST_PHONE: dict[tuple, Any] = {}
+
+
+def _fast_phone(regions, leniency):
+    """workbench.detectors.fastphone's exact verdicts for these regions (one per setting)."""
+    key = (tuple(regions), leniency)
+    fast = _FAST_PHONE.get(key)
+    if fast is None:
+        from workbench.detectors.fastphone import FastPhone
+
+        fast = _FAST_PHONE[key] = FastPhone(key[0], leniency)
+    return fast
+
+
 def _phone_internals_ok() -> bool:
     """The phone fast path uses libphonenumber's matcher internals; without them, run its
     public matcher on the windows instead."""
@@ -832,25 +846,39 @@ class FastPatternEngine:
     def _windowed(self, rec: _Rec, ri: int, text: str, items, lo: int, hi: int) -> list[list]:
         """Run a recognizer's own `analyze` on whitespace-bounded windows around its candidates."""
         left, right = rec.window_pad
-        wins: list[tuple[int, int]] = []
+        spans: list[tuple[int, int]] = []
         for _, bounds, mode in items:
             if mode == "full":
                 return self._run_recognizer(rec, ri, text[lo:hi], lo)
-            for s, e in bounds:
-                ws = max(lo, s - left)
-                ws = max(text.rfind(" ", lo, ws), text.rfind("\n", lo, ws)) + 1 if ws > lo else lo
-                we = min(hi, e + right)
-                if we < hi:
-                    cut = [x for x in (text.find(" ", we, hi), text.find("\n", we, hi)) if x >= 0]
-                    we = min(cut) if cut else hi
-                wins.append((max(ws, lo), we))
-        wins.sort()
+            spans.extend(bounds)
+        spans.sort()
+
+        def window_end(e: int) -> int:
+            we = min(hi, e + right)
+            if we < hi:
+                cut = [x for x in (text.find(" ", we, hi), text.find("\n", we, hi)) if x >= 0]
+                we = min(cut) if cut else hi
+            return we
+
+        # Each candidate's window: from the whitespace before s - left to the one after
+        # e + right; overlapping windows merge. The window start grows with s, so in order of
+        # s a window either merges into the last one or starts a new one. A candidate with
+        # s - left inside the last window merges without its start being looked up, and one
+        # with e + right inside it leaves its end (a whitespace at or after e + right) as is.
         merged: list[list[int]] = []
-        for s, e in wins:
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
+        for s, e in spans:
+            if merged and s - left <= merged[-1][1]:
+                last = merged[-1]
+                if e + right > last[1]:
+                    last[1] = max(last[1], window_end(e))
+                continue
+            ws = max(lo, s - left)
+            ws = max(max(text.rfind(" ", lo, ws), text.rfind("\n", lo, ws)) + 1, lo) if ws > lo else lo
+            we = window_end(e)
+            if merged and ws <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], we)
             else:
-                merged.append([s, e])
+                merged.append([ws, we])
         out = []
         for ws, we in merged:
             if rec.phone and _phone_internals_ok():
@@ -880,46 +908,76 @@ class FastPatternEngine:
         if len(cand_regions) > 200_000:
             cand_regions.clear()
         pattern, second = pm._PATTERN, pm._SECOND_NUMBER_START_PATTERN
-        chains: dict[int, list[tuple[int, int, str, set[str]]]] = {}
+        fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
+        fast_memo = self.__dict__.setdefault("_phone_fast_memo", {})
+        if len(fast_memo) > 200_000:
+            fast_memo.clear()
+        chains: dict[int, list[tuple]] = {}
 
         base_at: dict[int, int] = {}  # candidate start -> position in chain(0)
 
         def chain(idx: int):
-            """libphonenumber's candidates from idx on, when none of them matches. Once a
-            candidate starts where one of chain(0) starts, the rest is chain(0)'s rest."""
+            """libphonenumber's candidates from idx on that match for some region (all of
+            them where the verdicts come from libphonenumber). Once a candidate starts where
+            one of chain(0) starts, the rest is chain(0)'s rest."""
             got = chains.get(idx)
-            if got is None:
-                got = []
-                mt = pattern.search(window, idx)
-                while mt is not None:
-                    start = mt.start()
+            if got is not None:
+                return got
+            got = chains[idx] = []
+            pos = idx
+            while pos is not None:
+                nxt, pos = pos, None
+                # `_find`: the next search starts where the (trimmed) candidate ends
+                for mt in pattern.finditer(window, nxt):
+                    start, end = mt.span()
                     if idx and start in base_at:
                         got.extend(chains[0][base_at[start] :])
-                        break
-                    cand = window[start : mt.end()]
-                    cut = second.search(cand)
-                    if cut:
-                        cand = cand[: cut.start()]
-                    needed = cand_regions.get(cand)
-                    if needed is None:
-                        needed = cand_regions[cand] = self._phone_regions(rec, cand)
+                        return got
                     if not idx:
                         base_at[start] = len(got)
-                    got.append((start, start + len(cand), cand, needed))
-                    mt = pattern.search(window, start + len(cand))
-                chains[idx] = got
+                    if end - start >= 4:  # shorter: no room for a slash, an 'x' and a digit
+                        cut = second.search(window, start, end)
+                        if cut:
+                            end = cut.start()
+                            pos = end
+                    if end - start >= tiny:
+                        cand = window[start:end]
+                        # exact verdicts of all regions at once (None: ask libphonenumber); a
+                        # candidate that matches for no region is left out of the chain
+                        # (a string: no work for the garbage collector; cand has no NUL)
+                        fkey = (window[start - 1] if start else "") + "\0" + cand + "\0" + window[end : end + 3]
+                        verdicts = fast_memo.get(fkey, _MISSING)
+                        if verdicts is _MISSING:
+                            verdicts = fast_memo[fkey] = fast.verdicts(window, start, end)
+                        if verdicts is None:
+                            needed = cand_regions.get(cand)
+                            if needed is None:
+                                needed = cand_regions[cand] = self._phone_regions(rec, cand)
+                            got.append((start, end, cand, None, needed))
+                        elif any(verdicts):
+                            got.append((start, end, cand, verdicts, None))
+                    if pos is not None:
+                        break
             return got
 
-        chain(0)
+        tiny = fast.min_chars
+        if not chain(0):
+            return []  # no candidate is a number for any region
 
         out = []
         score = rec.obj.SCORE
-        for region in rec.obj.supported_regions:
+        for reg_i, region in enumerate(rec.obj.supported_regions):
             matcher = None
             idx = 0
             while True:
                 found = None
-                for start, end, cand, needed in chain(idx):
+                for start, end, cand, verdicts, needed in chain(idx):
+                    if verdicts is not None:
+                        hit = verdicts[reg_i]
+                        if hit is not None:
+                            found = (start + hit[0], start + hit[1])
+                            break
+                        continue
                     if region not in needed:
                         continue
                     key = (region, cand, window[start - 1] if start else "", window[end : end + 3])
