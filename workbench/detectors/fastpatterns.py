@@ -29,6 +29,7 @@ detector, so memory stays bounded and results match it window for window.
 from __future__ import annotations
 
 import bisect
+import gc
 import hashlib
 import json
 import logging
@@ -626,7 +627,21 @@ class FastPatternEngine:
     # -- Scanning -------------------------------------------------------------------------------
 
     def analyze_batch(self, texts: Sequence[str]) -> list[list[list]]:
-        """Per text: result rows [entity, start, end, score, rec_index, context_word]."""
+        """Per text: result rows [entity, start, end, score, rec_index, context_word].
+
+        The cyclic garbage collector is paused for the batch: the engine allocates millions of
+        small acyclic objects (rows, tuples, cache entries), and each automatic collection would
+        walk the large, long-lived caches again (3% of the engine's time on a 2 MB sample, more
+        as the caches grow)."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._analyze_batch(texts)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _analyze_batch(self, texts: Sequence[str]) -> list[list[list]]:
         out: list[list[list]] = [[] for _ in texts]
         regions: list[list[list[tuple[int, int]]]] = [None] * len(texts)  # type: ignore[list-item]
         asc = [i for i, t in enumerate(texts) if t and t.isascii()]
