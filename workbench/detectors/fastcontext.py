@@ -71,7 +71,8 @@ are tokenised once per string and cached as (start, end, lower, keyword) tuples;
 add the segment's ':'-pieces (`SegmentPieces`, which finds them in the chunks holding
 `lm + ':'` or `':' + lm` rather than tokenising the segment). Chunks that hold no occurrence of
 the result's context words cannot give a matching lemma, so only their keyword COUNT matters:
-the first pass does not tokenise such chunks when they are not cached, and counts them as
+the first pass does not tokenise such chunks when they hold a digit (mostly unique strings) and
+are not cached, and counts them as
 between 1 (`_STRONG` rule: no ':' and a `_STRONG` character) or 0 and their length (a token
 has at least one character). Lemmas collected while the lower bounds have not reached the
 walk's need are surely inspected, those after it possibly; when a possibly-inspected lemma
@@ -408,7 +409,7 @@ class ChunkWalk:
         if need_f == 1 and cs == start and _STRONG.match(text, start) and bounded(cs, ce):
             # token i starts the chunk and holds a _STRONG character: one keyword back and forward
             head_b, head_f = (1, 1, 1), (1, 1, 1)
-        elif not exact and (bounded(cs, ce) or (chunk not in cached and clean(cs, ce))):
+        elif not exact and (bounded(cs, ce) or (chunk not in cached and _DIGIT.search(chunk) and clean(cs, ce))):
             # no lemma of the chunk can match; keyword counts bounded as for `bounded` chunks
             sure1 = strong_ok and ":" not in chunk
             lb_b = 1 if sure1 and _STRONG.search(text, cs, start + 1) else 0
@@ -484,7 +485,7 @@ class ChunkWalk:
                         return
                 if (not exact or mn + 1 >= need_b) and bounded(a, b):
                     mn = yield (1, 1, b - a)
-                elif not exact and text[a:b] not in cached and clean(a, b):
+                elif not exact and text[a:b] not in cached and _DIGIT.search(text, a, b) and clean(a, b):
                     loose += 1
                     if loose > _MAX_LOOSE:
                         yield False
@@ -527,7 +528,7 @@ class ChunkWalk:
                     return
                 if (not exact or mn + 1 >= need_f) and bounded(a, b):
                     mn = yield (1, 1, b - a)
-                elif not exact and text[a:b] not in cached and clean(a, b):
+                elif not exact and text[a:b] not in cached and _DIGIT.search(text, a, b) and clean(a, b):
                     loose += 1
                     if loose > _MAX_LOOSE:
                         yield False
