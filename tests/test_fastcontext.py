@@ -9,6 +9,9 @@
    context list the engine computes from the pre-check's window must equal Presidio's.
 2. Whole engine: results with the pre-check equal results that tokenise every result
    (`_enhance(..., always_tokenise=True)`), on the generated benchmark corpus and the texts above.
+3. The chunk walk (`ChunkWalk`, used for results that pass the pre-check) gives the context word
+   of the walk over the whole segment's tokens, in both of its passes, and `SegmentPieces.has`
+   from chunks equals the segment's ':'-pieces.
 """
 
 from __future__ import annotations
@@ -189,3 +192,70 @@ def test_precheck_skips_most_results(setup):
                 total += 1
                 passed += check.check(text, low, 0, len(text), r[1], words) is not None
     assert total > 200 and passed < 0.6 * total, (passed, total)
+
+
+def _first_hit(words: list[str], lemmas, substring: bool) -> str | None:
+    for w in words:
+        if any((w in lm) if substring else (w == lm) for lm in lemmas):
+            return w
+    return None
+
+
+def test_chunk_walk_equals_the_walk_over_whole_tokens(setup):
+    """`ChunkWalk` (per-chunk tokens, keyword counts bounded without tokenising) gives the same
+    context word as the walk over the whole segment's tokens, for every token start and other
+    offsets, in its loose first pass (when it is sure) and in its exact pass; and
+    `SegmentPieces.has` from chunks equals the whole segment's ':'-pieces."""
+    from pii_corpus import generate
+
+    from workbench.detectors.fastcontext import SegmentPieces
+
+    _, engine, _, _ = setup
+    check, lowered = engine._ctx_precheck()
+    walker = engine._ctx_walker
+    assert walker is not None
+    substring = engine.ctx_mode == "substring"
+    ctxs = [words for words in lowered if words]
+    adversarial = _adversarial_texts(engine, 60, seed=7)
+    texts = adversarial + list(generate(8_000, seed=11))
+    rnd = random.Random(4)
+    n = {"loose": 0, "unsure": 0, "exact": 0, "none": 0, "hits": 0, "pieces": 0, "corpus_none": 0}
+    for ti, text in enumerate(texts):
+        if not text:
+            continue
+        low = check.lowered(text, 0, len(text))
+        if low is None:
+            continue
+        toks = engine._tokens(text, 0)
+        if not toks[0]:
+            continue
+        seg = SegmentPieces(engine, text, 0, len(text), low)
+        for lm in set(toks[2]):
+            if ":" not in lm and seg.maybe(lm):
+                n["pieces"] += 1
+                assert seg.has(lm) == (lm in toks[4]), (text, lm)
+        starts = set(toks[0]) | {rnd.randrange(len(text)) for _ in range(6)}
+        for start in sorted(starts):
+            ref = engine._walk(toks, start)
+            if ref is None:
+                continue
+            ref_words = set(ref[0] + ref[1])
+            for words in ctxs:
+                want = _first_hit(words, ref_words, substring)
+                n["hits"] += want is not None
+                for exact in (False, True):
+                    got = walker._walk(text, low, 0, len(text), start, words, seg, substring, exact)
+                    if got is None:
+                        n["none"] += 1
+                        n["corpus_none"] += ti >= len(adversarial) and not text[start].isspace()
+                        continue
+                    if got is False:
+                        assert not exact
+                        n["unsure"] += 1
+                        continue
+                    n["exact" if exact else "loose"] += 1
+                    assert _first_hit(words, got, substring) == want, (text, start, words, exact, got)
+                    assert set(got) - {""} <= ref_words, (text, start, got)
+    # the data exercises every outcome
+    assert n["loose"] > 20_000 and n["exact"] > 20_000 and n["unsure"] > 100 and n["hits"] > 1000, n
+    assert n["corpus_none"] < 0.1 * n["exact"] and n["pieces"] > 20, n

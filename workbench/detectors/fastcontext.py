@@ -62,6 +62,28 @@ word contains a sigma form, so a context word inside token_text.lower() is also 
 same offsets in text.lower(). Texts whose lower-casing changes the length (e.g. 'İ') are not
 pre-checked (`lowered` returns None) and every result goes to the tokenizer as before.
 
+Walk from chunk tokens (`ChunkWalk`). Results that pass the pre-check walk Presidio's keyword
+walk over per-chunk tokens instead of a tokenised window. Chunks and gaps whose tokens alone are
+their tokens in any context (the conditions of the tokenising branch of `sure_count`; for a gap,
+text less the ' ' given to the token before, or all of a leading run at the segment start; a
+gap's special-case matches, whitespace-only keys, lie inside it, so gaps need no `_spells_key`)
+are tokenised once per string and cached as (start, end, lower, keyword) tuples; keyword flags
+add the segment's ':'-pieces (`SegmentPieces`, which finds them in the chunks holding
+`lm + ':'` or `':' + lm` rather than tokenising the segment). Chunks that hold no occurrence of
+the result's context words cannot give a matching lemma, so only their keyword COUNT matters:
+the first pass does not tokenise such chunks when they hold a digit (mostly unique strings) and
+are not cached, and counts them as
+between 1 (`_STRONG` rule: no ':' and a `_STRONG` character) or 0 and their length (a token
+has at least one character). Lemmas collected while the lower bounds have not reached the
+walk's need are surely inspected, those after it possibly; when a possibly-inspected lemma
+could change the answer (the first context word, in the recognizer's order, in a lemma), the
+walk is redone with exact counts, where such a chunk is counted without tokenising only when
+its one sure keyword ends the walk. The walk returns the surely inspected lemmas ("" for a
+keyword of a chunk that cannot match), which give the same first context word as Presidio's
+full list. Anything it cannot be sure of (non-ASCII whitespace next to a gap, chunks spelling a
+special-case key, chunks over 512 characters, a result starting on whitespace) returns None
+and the result is tokenised on its window as below.
+
 Results that pass are tokenised on the window [L, U) (chunk-aligned, so spaCy splits it like
 the segment; `_context_list` falls back to wider windows if the walk does not complete inside
 it). `SegmentPieces` gives such windows the ':'-pieces of the whole segment. The assumptions
@@ -83,6 +105,7 @@ _CHUNK = re.compile(r"(?<![^ \t\n\r\x0b\x0c])[^ \t\n\r\x0b\x0c]+")
 # and not ':' (they lower-case to themselves).
 _STRONG = re.compile(r"[0-9$+<=>|~^`]")
 _DIGIT = re.compile(r"[0-9]")
+_NONWS = re.compile(r"[^ \t\n\r\x0b\x0c]*")
 _SIGMAS = ("\u03c3", "\u03c2", "\u03a3")
 
 
@@ -292,6 +315,259 @@ class ContextPrecheck:
         return None
 
 
+_MAX_LOOSE = 24  # chunks counted 0..len in the first walk before it gives up
+_MAX_CHUNK = 512  # longer chunks are left to the window path (`ChunkWalk.walk` returns None)
+
+
+class ChunkWalk:
+    """Presidio's keyword walk for one result, built from per-chunk tokens (see module doc, "Walk
+    from chunk tokens"). Needs an enabled `ContextPrecheck` and a segment with `lowered` text."""
+
+    def __init__(self, check: ContextPrecheck):
+        self.check = check
+        self.is_keyword = check.is_keyword
+        self.need_back, self.need_fwd = check.need_back, check.need_fwd
+        self._chunks: dict[str, tuple | None] = {}
+        self._gaps: dict[str, tuple | None] = {}
+
+    def tokens(self, chunk: str, gap: bool = False):
+        """The tokens of `chunk` (or of the whitespace token text `gap`) as spaCy gives them in any
+        context, as (start, end, lower, base keyword) tuples relative to the chunk; None when that
+        is not certain (the conditions of `ContextPrecheck.sure_count`'s tokenising branch)."""
+        cache = self._gaps if gap else self._chunks
+        got = cache.get(chunk, 0)
+        if got != 0:
+            return got
+        got = None
+        if gap or not any(c.isspace() for c in chunk):
+            doc = self.check.tokenizer(chunk)
+            spans = [(t.idx, t.idx + len(t.text)) for t in doc]
+            whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
+            if spans and whole and spans[0][0] == 0 and spans[-1][1] == len(chunk):
+                # (a whitespace run's special-case matches, whitespace-only keys, lie inside it:
+                # they are the same alone and in context, so gaps need no `_spells_key`)
+                if gap or not self.check._spells_key(chunk, spans):
+                    iskw = self.is_keyword
+                    got = tuple(
+                        (s, e, lm, ":" not in lm and iskw(lm)) for (s, e), lm in zip(spans, (t.lower_ for t in doc))
+                    )
+        if len(cache) > 200_000:
+            cache.clear()
+        cache[chunk] = got
+        return got
+
+    def walk(self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str], seg, substring=True):
+        """Keyword lemmas of Presidio's walk for a result at `start` that give the same context
+        word as the full list (the first of `words` that is in, or for `substring` a substring
+        of, one of them), or None when this walk cannot be sure (the caller then tokenises a
+        window). Tries first without tokenising chunks whose keyword count the `_STRONG` rule
+        bounds (see module doc, "Walk from chunk tokens"), then with exact counts."""
+        got = self._walk(text, low, lo, hi, start, words, seg, substring, False)
+        if got is False:
+            got = self._walk(text, low, lo, hi, start, words, seg, substring, True)
+        return got
+
+    def _walk(self, text, low, lo, hi, start, words, seg, substring, exact):
+        if not (lo <= start < hi) or text[start].isspace():
+            return None
+        ws = _ASCII_WS
+        cs = start
+        while cs > lo and text[cs - 1] not in ws:
+            cs -= 1
+            if start - cs > _MAX_CHUNK:
+                return None
+        ce = _NONWS.match(text, start, min(hi, start + _MAX_CHUNK + 1)).end()
+        if ce - start > _MAX_CHUNK:
+            return None
+        strong_ok = self.check._strong_ok
+        need_b, need_f = self.need_back, self.need_fwd
+        cached = self._chunks
+
+        def clean(a: int, b: int) -> bool:
+            for w in words:
+                if low.find(w, a - lo, b - lo) >= 0:
+                    return False
+            return True
+
+        def kws(toks) -> list[str]:
+            out = []
+            for t in toks:
+                lm = t[2]
+                if t[3] or (":" not in lm and seg is not None and seg.maybe(lm) and seg.has(lm)):
+                    out.append(lm)
+            return out
+
+        def bounded(a: int, b: int) -> bool:
+            # a chunk whose keyword count the _STRONG rule bounds below by 1 and that holds no
+            # occurrence of a context word (no lemma of it can match)
+            return strong_ok and ":" not in text[a:b] and _STRONG.search(text, a, b) is not None and clean(a, b)
+
+        # units, in walk order: (0, keyword lemmas) exact, or (1, lo, hi) a keyword count between
+        # lo and hi of a chunk whose lemmas cannot match; None: not sure, use the window path
+        chunk = text[cs:ce]
+        head_b = head_f = None
+        if need_f == 1 and cs == start and _STRONG.match(text, start) and bounded(cs, ce):
+            # token i starts the chunk and holds a _STRONG character: one keyword back and forward
+            head_b, head_f = (1, 1, 1), (1, 1, 1)
+        elif not exact and (bounded(cs, ce) or (chunk not in cached and _DIGIT.search(chunk) and clean(cs, ce))):
+            # no lemma of the chunk can match; keyword counts bounded as for `bounded` chunks
+            sure1 = strong_ok and ":" not in chunk
+            lb_b = 1 if sure1 and _STRONG.search(text, cs, start + 1) else 0
+            lb_f = 1 if sure1 and _STRONG.search(text, start, ce) else 0
+            head_b, head_f = (1, lb_b, start - cs + 1), (1, lb_f, ce - start)
+        else:
+            toks = self.tokens(chunk)
+            if toks is None:
+                return None
+            rel = start - cs
+            i = 0
+            while toks[i][1] <= rel:
+                i += 1
+            head_b, head_f = (0, kws(toks[i::-1])), (0, kws(toks[i:]))
+
+        def consume(head, units, need):
+            mn = mx = 0
+            sure, maybe = [], []
+            u = head
+            while True:
+                if u[0] == 0:
+                    for lm in u[1]:
+                        if mn >= need:
+                            break
+                        (sure if mx < need else maybe).append(lm)
+                        mn += 1
+                        mx += 1
+                else:
+                    mn += u[1]
+                    mx += u[2]
+                if mn >= need:
+                    break
+                u = units.send(mn)
+                if u is None:
+                    return None
+                if u is True:  # segment edge
+                    break
+                if u is False:  # too many loose bounds: walk again with exact counts
+                    return False
+            return sure, maybe
+
+        def back_units():
+            loose = 0
+            mn = yield
+            p = cs
+            while p > lo:
+                gs = p
+                while gs > lo and text[gs - 1] in ws:
+                    gs -= 1
+                if text[p].isspace():
+                    yield None  # the chunk starts with non-ASCII whitespace: a longer spaCy run
+                    return
+                if gs == lo:
+                    g = text[lo:p]  # leading whitespace: one spaCy run, no ' ' given to a token
+                else:
+                    if text[gs - 1].isspace():
+                        yield None  # non-ASCII whitespace: a longer spaCy run
+                        return
+                    g = text[gs + 1 : p] if text[gs] == " " else text[gs:p]
+                if g:
+                    toks = self.tokens(g, gap=True)
+                    if toks is None:
+                        yield None
+                        return
+                    mn = yield (0, kws(reversed(toks)))
+                if gs == lo:
+                    break
+                b = a = gs
+                while a > lo and text[a - 1] not in ws:
+                    a -= 1
+                    if b - a > _MAX_CHUNK:
+                        yield None
+                        return
+                if (not exact or mn + 1 >= need_b) and bounded(a, b):
+                    mn = yield (1, 1, b - a)
+                elif not exact and text[a:b] not in cached and _DIGIT.search(text, a, b) and clean(a, b):
+                    loose += 1
+                    if loose > _MAX_LOOSE:
+                        yield False
+                        return
+                    mn = yield (1, 0, b - a)
+                else:
+                    toks = self.tokens(text[a:b])
+                    if toks is None:
+                        yield None
+                        return
+                    mn = yield (0, kws(reversed(toks)))
+                p = a
+            while True:
+                yield True
+
+        def fwd_units():
+            loose = 0
+            mn = yield
+            p = ce
+            while p < hi:
+                ge = p
+                while ge < hi and text[ge] in ws:
+                    ge += 1
+                if text[p - 1].isspace() or (ge < hi and text[ge].isspace()):
+                    yield None  # non-ASCII whitespace next to the gap: a longer spaCy run
+                    return
+                g = text[p + 1 : ge] if text[p] == " " else text[p:ge]
+                if g:
+                    toks = self.tokens(g, gap=True)
+                    if toks is None:
+                        yield None
+                        return
+                    mn = yield (0, kws(toks))
+                if ge >= hi:
+                    break
+                a = ge
+                b = _NONWS.match(text, a, min(hi, a + _MAX_CHUNK + 1)).end()
+                if b - a > _MAX_CHUNK:
+                    yield None
+                    return
+                if (not exact or mn + 1 >= need_f) and bounded(a, b):
+                    mn = yield (1, 1, b - a)
+                elif not exact and text[a:b] not in cached and _DIGIT.search(text, a, b) and clean(a, b):
+                    loose += 1
+                    if loose > _MAX_LOOSE:
+                        yield False
+                        return
+                    mn = yield (1, 0, b - a)
+                else:
+                    toks = self.tokens(text[a:b])
+                    if toks is None:
+                        yield None
+                        return
+                    mn = yield (0, kws(toks))
+                p = b
+            while True:
+                yield True
+
+        out = []
+        for head, gen, need in ((head_b, back_units(), need_b), (head_f, fwd_units(), need_f)):
+            next(gen)
+            got = consume(head, gen, need)
+            gen.close()
+            if got is None or got is False:
+                return got
+            out.append(got)
+        sure = out[0][0] + out[1][0]
+        maybe = out[0][1] + out[1][1]
+        for w in words:
+            if substring:
+                if any(w in lm for lm in sure):
+                    break
+                if any(w in lm for lm in maybe):
+                    return False
+            else:
+                if w in sure:
+                    break
+                if w in maybe:
+                    return False
+        return list(set(sure))
+
+
 class SegmentPieces:
     """The ':'-pieces of one segment's keywords, for windows tokenised on their own.
 
@@ -316,6 +592,42 @@ class SegmentPieces:
 
     def has(self, lm: str) -> bool:
         if self._pieces is None:
+            walker = getattr(self.engine, "_ctx_walker", None)
+            if walker is not None and self.low is not None:
+                got = self._has_local(walker, lm)
+                if got is not None:
+                    return got
             whole = self.engine._tokens(self.text[self.lo : self.hi], self.lo)
             self._pieces = whole[4] if len(whole) > 4 else set()
         return lm in self._pieces
+
+    def _has_local(self, walker: ChunkWalk, lm: str) -> bool | None:
+        """`has` from the chunks holding `lm + ':'` or `':' + lm` alone (a lemma with ':' lies in
+        one chunk, and holds its pieces next to a ':'), None when one of them is not certain to
+        be tokenised in context as alone (`ChunkWalk.tokens`)."""
+        if not lm or any(c.isspace() for c in lm) or any(s in lm for s in _SIGMAS):
+            return None
+        text, low, lo, hi, ws = self.text, self.low, self.lo, self.hi, _ASCII_WS
+        iskw = walker.is_keyword
+        seen = self.__dict__.setdefault("_local", {})
+        for key in (lm + ":", ":" + lm):
+            pos = low.find(key)
+            while pos >= 0:
+                a = pos + lo
+                while a > lo and text[a - 1] not in ws:
+                    a -= 1
+                b = _NONWS.match(text, pos + lo, hi).end()
+                pieces = seen.get(a)
+                if pieces is None:
+                    toks = walker.tokens(text[a:b])
+                    if toks is None:
+                        return None
+                    pieces = set()
+                    for t in toks:
+                        if ":" in t[2] and iskw(t[2]):
+                            pieces.update(t[2].split(":"))
+                    seen[a] = pieces
+                if lm in pieces:
+                    return True
+                pos = low.find(key, b - lo)
+        return False

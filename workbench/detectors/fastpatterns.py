@@ -1159,12 +1159,15 @@ class FastPatternEngine:
         context words, built on first use."""
         pre = getattr(self, "_ctx_pre", None)
         if pre is None:
-            from workbench.detectors.fastcontext import ContextPrecheck
+            from workbench.detectors.fastcontext import ChunkWalk, ContextPrecheck
 
             check = ContextPrecheck(
                 self.tokenizer, self._is_keyword, self.ctx_prefix, self.ctx_suffix, [r.context for r in self.recs]
             )
             pre = self._ctx_pre = (check, [[c.lower() for c in r.context] for r in self.recs])
+            # the chunk walk writes "" for keywords that cannot hold a context word
+            self._ctx_walk_ok = check.enabled and all(w for ws in pre[1] for w in ws)
+            self._ctx_walker = ChunkWalk(check) if self._ctx_walk_ok else None
         return pre
 
     def _enhance(self, text: str, results: list[list], lo: int, hi: int, always_tokenise: bool = False) -> None:
@@ -1201,8 +1204,13 @@ class FastPatternEngine:
             wins.append(win)
         if not todo:
             return
-        whole = seg = None
-        if hi - lo <= span and hi - lo <= 1_000_000:
+        whole = seg = walker = None
+        if low is not None and self._ctx_walk_ok:
+            from workbench.detectors.fastcontext import SegmentPieces
+
+            seg = SegmentPieces(self, text, lo, hi, low)
+            walker = self._ctx_walker
+        elif hi - lo <= span and hi - lo <= 1_000_000:
             whole = self._tokens(text[lo:hi], lo)  # one pass serves every result
         else:
             from workbench.detectors.fastcontext import SegmentPieces
@@ -1210,7 +1218,11 @@ class FastPatternEngine:
             seg = SegmentPieces(self, text, lo, hi, low if low is not None else check.lowered(text, lo, hi))
         for r, win in zip(todo, wins):
             rec = self.recs[r[4]]
-            words = self._context_list(text, r[1], lo, hi, whole, win, seg)
+            words = None
+            if walker is not None:
+                words = walker.walk(text, low, lo, hi, r[1], lowered[r[4]], seg, self.ctx_mode == "substring")
+            if words is None:
+                words = self._context_list(text, r[1], lo, hi, whole, win, seg)
             word = ""
             for c, cl in zip(rec.context, lowered[r[4]]):
                 if self.ctx_mode == "substring":
