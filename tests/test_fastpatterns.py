@@ -94,6 +94,19 @@ def test_non_ascii_and_edge_texts(engines):
     assert _diffs("edge", texts, stock(texts), fast(texts)) == []
 
 
+def test_single_texts_without_whitespace(engines):
+    """A batch of one text with no whitespace at all (no barrier character anywhere in the
+    Hyperscan buffer), ASCII and not."""
+    fast, stock = engines
+    for t in (
+        "mail:jane.roe@example.com;ip:10.0.0.1;iban:DE89370400440532013000;url:https://example.org/a",
+        "für:jane.roe@example.com;ip:10.0.0.1;iban:DE89370400440532013000;tel:+4930123456",
+        "DE89370400440532013000",
+    ):
+        assert _diffs("single", [t], stock([t]), fast([t])) == []
+        assert fast([t]) and fast([t])[0], t
+
+
 def test_number_like_strings_phone_filter(engines):
     """The phone shortcut (skip regions whose number patterns cannot match) loses nothing:
     random digit strings of every length, with separators, prefixes and neighbours."""

@@ -722,6 +722,8 @@ class FastPatternEngine:
             if not len(sel):
                 continue
             bpos = np.flatnonzero(np.isin(raw, np.frombuffer(bset.encode(), dtype=np.uint8)))
+            if not len(bpos):
+                continue  # no barrier anywhere: regions start at their text's start
             if cidx is not None:
                 bpos = cidx[bpos]
             k = np.searchsorted(bpos, to[sel], side="left") - 1
