@@ -451,6 +451,23 @@ class ChunkWalk:
                     return False
             return sure, maybe
 
+        def chunk_unit(a, b, mn, need, loose, backward):
+            """One whitespace chunk [a, b) as a unit for `consume` (a sure count, a loose count,
+            or its exact tokens, nearest first); returns the new (mn, loose), or None once it
+            has told `consume` to stop (None: cannot decide here; False: too many loose bounds)."""
+            if (not exact or mn + 1 >= need) and bounded(a, b):
+                return (yield (1, 1, b - a)), loose
+            if not exact and text[a:b] not in cached and _DIGIT.search(text, a, b) and clean(a, b):
+                if loose + 1 > _MAX_LOOSE:
+                    yield False
+                    return None
+                return (yield (1, 0, b - a)), loose + 1
+            toks = self.tokens(text[a:b])
+            if toks is None:
+                yield None
+                return None
+            return (yield (0, kws(reversed(toks) if backward else toks))), loose
+
         def back_units():
             loose = 0
             mn = yield
@@ -483,20 +500,10 @@ class ChunkWalk:
                     if b - a > _MAX_CHUNK:
                         yield None
                         return
-                if (not exact or mn + 1 >= need_b) and bounded(a, b):
-                    mn = yield (1, 1, b - a)
-                elif not exact and text[a:b] not in cached and _DIGIT.search(text, a, b) and clean(a, b):
-                    loose += 1
-                    if loose > _MAX_LOOSE:
-                        yield False
-                        return
-                    mn = yield (1, 0, b - a)
-                else:
-                    toks = self.tokens(text[a:b])
-                    if toks is None:
-                        yield None
-                        return
-                    mn = yield (0, kws(reversed(toks)))
+                got = yield from chunk_unit(a, b, mn, need_b, loose, True)
+                if got is None:
+                    return
+                mn, loose = got
                 p = a
             while True:
                 yield True
@@ -526,20 +533,10 @@ class ChunkWalk:
                 if b - a > _MAX_CHUNK:
                     yield None
                     return
-                if (not exact or mn + 1 >= need_f) and bounded(a, b):
-                    mn = yield (1, 1, b - a)
-                elif not exact and text[a:b] not in cached and _DIGIT.search(text, a, b) and clean(a, b):
-                    loose += 1
-                    if loose > _MAX_LOOSE:
-                        yield False
-                        return
-                    mn = yield (1, 0, b - a)
-                else:
-                    toks = self.tokens(text[a:b])
-                    if toks is None:
-                        yield None
-                        return
-                    mn = yield (0, kws(toks))
+                got = yield from chunk_unit(a, b, mn, need_f, loose, False)
+                if got is None:
+                    return
+                mn, loose = got
                 p = b
             while True:
                 yield True
