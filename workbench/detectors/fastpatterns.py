@@ -32,6 +32,7 @@ detector, so memory stays bounded and results match it window for window.
 from __future__ import annotations
 
 import bisect
+import functools
 import gc
 import hashlib
 import json
@@ -66,9 +67,10 @@ _WS = " \t\n\r\x0b\x0c"
 _UNBOUNDED = 1 << 20
 
 # Phone candidates: runs of digits separated by at most 4 of libphonenumber's punctuation
-# characters (phonenumbers._VALID_PUNCTUATION), with at least 3 digits. libphonenumber then
-# runs only on small windows around these runs.
-_PHONE_PUNCT_ASCII = r"\-x ./~()\[\]"
+# characters (phonenumbers._VALID_PUNCTUATION), with at least `_phone_min_digits` digits.
+# libphonenumber then runs only on small windows around these runs. ASCII texts: numpy finds the
+# runs (`_digit_runs`); other texts: Hyperscan (`_phone_candidate`, Unicode punctuation).
+_PHONE_PUNCT_ASCII = "-x ./~()[]"  # matched case-insensitively ('X' too)
 _PHONE_PUNCT_UNI = (
     r"\-x\x{2010}-\x{2015}\x{2212}\x{30FC}\x{FF0D}-\x{FF0F} \x{A0}\x{AD}\x{200B}\x{2060}\x{3000}"
     r"()\x{FF08}\x{FF09}\x{FF3B}\x{FF3D}./~\x{2053}\x{223C}\x{FF5E}\[\]"
@@ -76,11 +78,11 @@ _PHONE_PUNCT_UNI = (
 PHONE_MIN_DIGITS = 3  # fallback when the metadata cannot be read
 
 
-def _phone_candidate(unicode: bool, min_digits: int) -> str:
+def _phone_candidate(min_digits: int) -> str:
     """A run of at least `min_digits` digits joined by at most 4 punctuation characters,
     reported ONCE, where it ends (at the first character that cannot continue it, or at the end
     of the buffer): Hyperscan would otherwise report every digit of a run as a match end."""
-    p = _PHONE_PUNCT_UNI if unicode else _PHONE_PUNCT_ASCII
+    p = _PHONE_PUNCT_UNI
     return r"\d(?:[%s]{0,4}\d){%d,}(?:[%s]{0,4}(?:[^\d%s]|$)|[%s]{5})" % (p, max(1, min_digits - 1), p, p, p)
 
 
@@ -168,7 +170,7 @@ def _cache_store(key: str, modes: list[str], blob: bytes) -> None:
 _ASCII_DIGIT = np.zeros(256, dtype=bool)
 _ASCII_DIGIT[ord("0") : ord("9") + 1] = True
 _ASCII_PHONE_PUNCT = np.zeros(256, dtype=bool)
-_ASCII_PHONE_PUNCT[np.frombuffer(b"-xX ./~()[]", dtype=np.uint8)] = True  # _PHONE_PUNCT_ASCII, caseless
+_ASCII_PHONE_PUNCT[np.frombuffer((_PHONE_PUNCT_ASCII + _PHONE_PUNCT_ASCII.upper()).encode(), dtype=np.uint8)] = True
 
 _MISSING = object()
 
@@ -191,7 +193,7 @@ def _group_regions(key, seg, a, b, chunk_idx, regions, pats=None, pid=None) -> N
         else:
             for p_ in pats:
                 got[p_] = lst
-_PHONE_RUN = std_re.compile(r"\d+(?:[-xX ./~()\[\]]{0,4}\d+)*")
+_PHONE_RUN = std_re.compile(r"\d+(?:[%s]{0,4}\d+)*" % std_re.escape(_PHONE_PUNCT_ASCII), std_re.I)
 _DIGITS = std_re.compile(r"\d+")
 _PHONE_TESTS: dict[tuple, dict] = {}
 
@@ -282,6 +284,7 @@ def _fast_phone(regions, leniency):
     return fast
 
 
+@functools.lru_cache(maxsize=None)
 def _phone_internals_ok() -> bool:
     """The phone fast path uses libphonenumber's matcher internals; without them, run its
     public matcher on the windows instead."""
@@ -490,6 +493,7 @@ class FastPatternEngine:
         self._phone_memo: dict[tuple, Any] = {}
         self._strings: dict[int, str] = {}
         self._phone_cand_cache: dict[str, set[str]] = {}
+        self._phone_fast_memo: dict[str, Any] = {}
 
         self.recs: list[_Rec] = []
         self.pats: list[_Pat] = []
@@ -569,7 +573,7 @@ class FastPatternEngine:
             if p.phone and not unicode:  # ASCII digit runs: found with numpy (`_digit_runs`)
                 todo.append((None, 0, False))
                 continue
-            expr = _phone_candidate(unicode, self._phone_min) if p.phone else p.hs_expr
+            expr = _phone_candidate(self._phone_min) if p.phone else p.hs_expr
             base = (hs.HS_FLAG_MULTILINE | hs.HS_FLAG_CASELESS | extra) if p.phone else (p.hs_flags | extra)
             todo.append((expr, base, p.width is not None and p.width < _UNBOUNDED or bool(p.barriers)))
         key = hashlib.sha256(
@@ -774,10 +778,9 @@ class FastPatternEngine:
         _group_regions(seg, seg, run_s - base, run_e - base, chunk_idx, regions, run_pats)
 
     def _analyze_text(self, text: str, regions: dict | None, kind: str) -> list[list]:
-        """Results for one whole text (windowed like the stock detector)."""
-        return self._analyze_segment(text, regions, kind, 0, len(text))
-
-    def _analyze_segment(self, text: str, regions, kind: str, lo: int, hi: int) -> list[list]:
+        """Result rows for one text (a window of a longer one, cut by the detector) from its
+        regions (`_scan_chunk`; None: Hyperscan could not take the text)."""
+        lo, hi = 0, len(text)
         per_rec: dict[int, list[list]] = {}
         full = regions is None
         if full:  # no Hyperscan for this text: every pattern over the whole segment
@@ -929,7 +932,7 @@ class FastPatternEngine:
             cand_regions.clear()
         pattern, second = pm._PATTERN, pm._SECOND_NUMBER_START_PATTERN
         fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
-        fast_memo = self.__dict__.setdefault("_phone_fast_memo", {})
+        fast_memo = self._phone_fast_memo
         if len(fast_memo) > 200_000:
             fast_memo.clear()
         chains: dict[int, list[tuple]] = {}
