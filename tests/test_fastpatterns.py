@@ -108,7 +108,7 @@ def test_single_texts_without_whitespace(engines):
 
 
 def test_number_like_strings_phone_filter(engines):
-    """The phone shortcut (skip regions whose number patterns cannot match) loses nothing:
+    """The phone shortcuts (digit runs, minimum digits, fastphone verdicts) lose nothing:
     random digit strings of every length, with separators, prefixes and neighbours."""
     import random
 

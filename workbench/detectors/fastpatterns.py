@@ -193,83 +193,6 @@ def _group_regions(key, seg, a, b, chunk_idx, regions, pats=None, pid=None) -> N
         else:
             for p_ in pats:
                 got[p_] = lst
-_PHONE_RUN = std_re.compile(r"\d+(?:[%s]{0,4}\d+)*" % std_re.escape(_PHONE_PUNCT_ASCII), std_re.I)
-_DIGITS = std_re.compile(r"\d+")
-_PHONE_TESTS: dict[tuple, dict] = {}
-
-
-def _prefix_ok(prefix, digits: str) -> bool:
-    """False only when libphonenumber's VALID check `_is_national_prefix_present_if_required`
-    must fail: the digits carry no country code, international or national prefix, are a
-    national number of the region as written, and that number's format needs the prefix."""
-    if prefix is None:
-        return True
-    cc, npp, types, meta = prefix
-    if digits.startswith(cc) or npp.match(digits) or digits.startswith("0") or not types.fullmatch(digits):
-        return True
-    try:
-        from phonenumbers.phonenumberutil import (
-            _choose_formatting_pattern_for_number,
-            _formatting_rule_has_first_group_only,
-        )
-
-        rule = _choose_formatting_pattern_for_number(meta.number_format, digits)
-    except Exception:
-        return True
-    if rule is None or not rule.national_prefix_formatting_rule:
-        return True
-    if rule.national_prefix_optional_when_formatting:
-        return True
-    return bool(_formatting_rule_has_first_group_only(rule.national_prefix_formatting_rule))
-
-
-def _phone_region_tests(regions: tuple) -> dict:
-    """Per region: (regex of every valid national number with an optional country code and
-    national prefix in front, regex of its international dialling prefix); (None, None) where
-    the metadata cannot be read (then the region always runs)."""
-    if regions in _PHONE_TESTS:
-        return _PHONE_TESTS[regions]
-    import phonenumbers
-    from phonenumbers import PhoneMetadata
-
-    out = {}
-    descs = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number",
-             "voip", "pager", "uan", "voicemail", "general_desc")
-    for region in regions:
-        try:
-            meta = PhoneMetadata.metadata_for_region(region)
-            cc = meta.country_code
-            types = []
-            for other in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]:
-                om = PhoneMetadata.metadata_for_region(other)
-                for d in descs[:-1]:
-                    desc = getattr(om, d, None)
-                    if desc is not None and desc.national_number_pattern:
-                        types.append(desc.national_number_pattern)
-            if meta.national_prefix_transform_rule:
-                strip = r"\d{0,6}"
-            else:
-                npp = meta.national_prefix_for_parsing or meta.national_prefix or ""
-                strip = f"(?:{cc})?" + (f"(?:{npp})?" if npp else "")
-            strip += "0*"  # the national number is an integer: parsing drops leading zeros
-            valid = std_re.compile(strip + "(?:" + "|".join(f"(?:{t})" for t in types) + ")")
-            idd = std_re.compile(meta.international_prefix or "(?!)")
-            prefix = None
-            npp = meta.national_prefix_for_parsing or meta.national_prefix
-            if npp and not meta.national_prefix_transform_rule:
-                prefix = (
-                    str(cc),
-                    std_re.compile(npp),
-                    std_re.compile("(?:" + "|".join(f"(?:{t})" for t in types) + ")"),
-                    PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(cc)),
-                )
-            out[region] = (valid, idd, prefix)
-        except Exception:  # unknown region or metadata layout: no shortcut for it
-            out[region] = (None, None, None)
-    _PHONE_TESTS[regions] = out
-    return out
-
-
 _FAST_PHONE: dict[tuple, Any] = {}
 
 
@@ -492,7 +415,6 @@ class FastPatternEngine:
         self._kw_cache: dict[str, bool] = {}
         self._phone_memo: dict[tuple, Any] = {}
         self._strings: dict[int, str] = {}
-        self._phone_cand_cache: dict[str, set[str]] = {}
         self._phone_fast_memo: dict[str, Any] = {}
 
         self.recs: list[_Rec] = []
@@ -927,9 +849,6 @@ class FastPatternEngine:
         memo = self._phone_memo
         if len(memo) > 500_000:
             memo.clear()
-        cand_regions = self._phone_cand_cache
-        if len(cand_regions) > 200_000:
-            cand_regions.clear()
         pattern, second = pm._PATTERN, pm._SECOND_NUMBER_START_PATTERN
         fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
         fast_memo = self._phone_fast_memo
@@ -972,13 +891,8 @@ class FastPatternEngine:
                         verdicts = fast_memo.get(fkey, _MISSING)
                         if verdicts is _MISSING:
                             verdicts = fast_memo[fkey] = fast.verdicts(window, start, end)
-                        if verdicts is None:
-                            needed = cand_regions.get(cand)
-                            if needed is None:
-                                needed = cand_regions[cand] = self._phone_regions(rec, cand)
-                            got.append((start, end, cand, None, needed))
-                        elif any(verdicts):
-                            got.append((start, end, cand, verdicts, None))
+                        if verdicts is None or any(verdicts):
+                            got.append((start, end, cand, verdicts))
                     if pos is not None:
                         break
             return got
@@ -994,14 +908,12 @@ class FastPatternEngine:
             idx = 0
             while True:
                 found = None
-                for start, end, cand, verdicts, needed in chain(idx):
+                for start, end, cand, verdicts in chain(idx):
                     if verdicts is not None:
                         hit = verdicts[reg_i]
                         if hit is not None:
                             found = (start + hit[0], start + hit[1])
                             break
-                        continue
-                    if region not in needed:
                         continue
                     key = (region, cand, window[start - 1] if start else "", window[end : end + 3])
                     hit = memo.get(key, _MISSING)
@@ -1019,39 +931,6 @@ class FastPatternEngine:
                 out.append([rec.entity, found[0] + shift, found[1] + shift, score, ri, ""])
                 idx = found[1]
         return out
-
-    def _phone_regions(self, rec: _Rec, window: str) -> set[str]:
-        """Regions for which a candidate can possibly be a valid number (a superset).
-
-        A match for region R is a number whose national significant number (the candidate's
-        digits minus an optional country code and national prefix, from a contiguous run of its
-        digit groups) matches one of the number-type patterns of R's country code; or one that
-        starts with R's international prefix or a plus sign (any country: keep R).
-        """
-        regions = set(rec.obj.supported_regions)
-        if (rec.obj.leniency or 0) < 1:  # POSSIBLE leniency does not ask for a valid number
-            return regions
-        if not window.isascii() or "+" in window or window.lower().count("x") >= 3:
-            return regions
-        tests = _phone_region_tests(tuple(rec.obj.supported_regions))
-        needed: set[str] = set()
-        for run in _PHONE_RUN.finditer(window):
-            groups = _DIGITS.findall(run.group())
-            if len(groups) > 8:
-                return regions
-            for i in range(len(groups)):
-                digits = ""
-                for j in range(i, len(groups)):
-                    digits += groups[j]
-                    for region in regions - needed:
-                        valid, idd, prefix = tests.get(region, (None, None, None))
-                        if valid is None or idd.match(digits):
-                            needed.add(region)
-                        elif valid.fullmatch(digits) and _prefix_ok(prefix, digits):
-                            needed.add(region)
-                    if len(needed) == len(regions):
-                        return needed
-        return needed
 
     # -- Context (LemmaContextAwareEnhancer) ----------------------------------------------------
 
