@@ -172,6 +172,15 @@ _ASCII_DIGIT[ord("0") : ord("9") + 1] = True
 _ASCII_PHONE_PUNCT = np.zeros(256, dtype=bool)
 _ASCII_PHONE_PUNCT[np.frombuffer((_PHONE_PUNCT_ASCII + _PHONE_PUNCT_ASCII.upper()).encode(), dtype=np.uint8)] = True
 
+# libphonenumber's lead characters (an opening bracket or plus sign may start a candidate before
+# its first digit), and the ASCII characters `_is_invalid_punctuation_symbol`/`_is_latin_letter`
+# reject next to a candidate
+_ASCII_LEAD = np.zeros(256, dtype=bool)
+_ASCII_LEAD[np.frombuffer(b"([+", dtype=np.uint8)] = True
+_ASCII_PL = _ASCII_PHONE_PUNCT | _ASCII_LEAD
+_ASCII_BAD = np.zeros(256, dtype=bool)
+_ASCII_BAD[np.frombuffer(b"%$ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = True
+
 _MISSING = object()
 
 
@@ -219,6 +228,28 @@ def _phone_internals_ok() -> bool:
         )
     except ImportError:
         return False
+
+
+@functools.lru_cache(maxsize=None)
+def _phone_extension():
+    """(libphonenumber's extension pattern as the matcher compiles it, the ASCII characters it
+    can start with), or None when its internals differ from what `_digit_runs` assumes: its
+    candidate pattern is lead characters and punctuation, 1 to 20 digits, more digit blocks
+    after punctuation, then an optional extension."""
+    try:
+        from phonenumbers import phonenumbermatcher as pm
+        from phonenumbers import phonenumberutil as pnu
+
+        ext = pnu._EXTN_PATTERNS_FOR_MATCHING
+        if not pm._PATTERN.pattern.endswith("\\d{1,20}){0,20}(?:" + ext + ")?"):
+            return None
+        comp = regex.compile("(?:" + ext + ")", pnu._REGEX_FLAGS)
+        first = np.zeros(256, dtype=bool)
+        for c in range(128):
+            first[c] = comp.match(chr(c), partial=True) is not None
+        return std_re.compile("(?:" + ext + ")", pnu._REGEX_FLAGS), first
+    except Exception:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,6 +447,7 @@ class FastPatternEngine:
         self._phone_memo: dict[tuple, Any] = {}
         self._strings: dict[int, str] = {}
         self._phone_fast_memo: dict[str, Any] = {}
+        self._phone_run_memo: dict[str, Any] = {}  # `_direct_phone`: text around a run -> verdicts
 
         self.recs: list[_Rec] = []
         self.pats: list[_Pat] = []
@@ -463,6 +495,19 @@ class FastPatternEngine:
                 log.warning("recognizer %s is not a pattern recognizer: it runs on whole texts", rec.name)
                 self.recs.append(_Rec(rec, "opaque", entity, rec.name, ctx, False, False))
         self._opaque = [i for i, r in enumerate(self.recs) if r.kind == "opaque"]
+        # Recognizers whose matches can only reach the threshold with a context boost (no
+        # validator that could raise the score, every pattern scoring below the threshold):
+        # their lower-cased context words. Where none of those occurs in a segment, no match
+        # of theirs is reported, and a result under the threshold changes no other result
+        # (`remove_duplicates` only drops a result for one of the same entity with an equal or
+        # higher score), so their regions are not even confirmed (`_analyze_text`).
+        self._weak = {
+            ri: [c.lower() for c in r.context]
+            for ri, r in enumerate(self.recs)
+            if r.kind == "pattern"
+            and not r.validates
+            and all(p.score < threshold for p in self.pats if p.rec == ri)
+        }
         self._confirm = {  # windowed pattern recognizers: their compiled patterns
             ri: [p.compiled for p in self.pats if p.rec == ri and p.compiled is not None]
             for ri, r in enumerate(self.recs)
@@ -573,6 +618,7 @@ class FastPatternEngine:
     def _analyze_batch(self, texts: Sequence[str]) -> list[list[list]]:
         out: list[list[list]] = [[] for _ in texts]
         regions: list[list[list[tuple[int, int]]]] = [None] * len(texts)  # type: ignore[list-item]
+        direct: dict[int, list[list]] = {}  # text -> phone rows decided without a window
         asc = [i for i, t in enumerate(texts) if t and t.isascii()]
         uni = [i for i, t in enumerate(texts) if t and not t.isascii()]
         uni_set = set(uni)
@@ -584,13 +630,13 @@ class FastPatternEngine:
                     chunk.append(idx[start])
                     size += len(texts[idx[start]]) + 1
                     start += 1
-                self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions)
+                self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions, direct)
         for i, t in enumerate(texts):
             if t:
-                out[i] = self._analyze_text(t, regions[i], "unicode" if i in uni_set else "ascii")
+                out[i] = self._analyze_text(t, regions[i], "unicode" if i in uni_set else "ascii", direct.get(i))
         return out
 
-    def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions) -> None:
+    def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions, direct) -> None:
         """One Hyperscan scan over the chunk's texts joined by "\n"; `regions[i]` becomes
         {pattern: [(start, end), ...]}: the disjoint regions (character offsets in text i) that
         hold every match of that pattern, each report widened to where a match can start."""
@@ -623,7 +669,7 @@ class FastPatternEngine:
         starts = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=starts[1:])
         if run_pats:
-            self._digit_runs(raw, starts, chunk_idx, regions, run_pats)
+            self._digit_runs(raw, starts, chunk_idx, regions, run_pats, chunk_texts, direct)
         hits: list[tuple[int, int, int]] = []
         add = hits.append
         if any_expr:
@@ -677,10 +723,13 @@ class FastPatternEngine:
         key = r_pid[ok] * len(sizes) + r_seg[ok]  # (pattern, text) groups, contiguous
         _group_regions(key, r_seg[ok], r_s[ok], r_e[ok], chunk_idx, regions, None, r_pid[ok])
 
-    def _digit_runs(self, raw, starts, chunk_idx, regions, run_pats) -> None:
+    def _digit_runs(self, raw, starts, chunk_idx, regions, run_pats, chunk_texts, direct) -> None:
         """Phone candidates of ASCII texts, vectorised: maximal runs of digits in which every
         gap is at most 4 characters of libphonenumber's punctuation (the same runs as
-        `_phone_candidate`), with at least `_phone_min` digits; one region per run."""
+        `_phone_candidate`), with at least `_phone_min` digits; one region per run.
+
+        Plain runs are decided here without a window (`_plain_runs`); the others become
+        regions, for libphonenumber's matcher loop on a window (`_phone_window`)."""
         is_digit = _ASCII_DIGIT[raw]
         pos = np.flatnonzero(is_digit)
         if len(pos) < self._phone_min:
@@ -692,16 +741,129 @@ class FastPatternEngine:
         heads = np.concatenate(([0], brk + 1))
         tails = np.concatenate((brk, [len(pos) - 1]))
         keep = (tails - heads + 1) >= self._phone_min
-        run_s, run_e = pos[heads[keep]], pos[tails[keep]] + 1
+        heads, tails = heads[keep], tails[keep]
+        run_s, run_e = pos[heads], pos[tails] + 1
         if not len(run_s):
             return
         seg = np.searchsorted(starts, run_s, side="right") - 1
         base = starts[seg]
+        plain = self._plain_runs(raw, starts, pos, heads, tails, run_s, run_e, seg, chunk_texts, run_pats)
+        if plain is not None:
+            buf, plain = plain
+            sel = np.flatnonzero(plain)
+            pure = (run_e[sel] - run_s[sel]) == (tails[sel] - heads[sel] + 1)
+            back = self._direct_phone(chunk_idx, seg[sel], run_s[sel], run_e[sel], pure, starts, raw, buf, direct)
+            plain[sel[back]] = False
+            rest = np.flatnonzero(~plain)
+            seg, run_s, run_e, base = seg[rest], run_s[rest], run_e[rest], base[rest]
         _group_regions(seg, seg, run_s - base, run_e - base, chunk_idx, regions, run_pats)
 
-    def _analyze_text(self, text: str, regions: dict | None, kind: str) -> list[list]:
+    def _plain_runs(self, raw, starts, pos, heads, tails, run_s, run_e, seg, chunk_texts, run_pats):
+        """Which runs are plain: libphonenumber's matcher, for every region, sees the run as one
+        candidate, exactly its characters, whatever it decided before. Such a run has at most
+        20 digits (so at most 20 digit blocks of at most 20 digits: `_PATTERN` takes all of it)
+        and no 'x' (`_SECOND_NUMBER_START_PATTERN` cannot cut it); the characters before it
+        that `_PATTERN` could start with (punctuation and lead characters) hold no lead
+        character '(', '[' or '+', so a candidate holding its first digit starts there; no
+        extension follows it (`_EXTN_PATTERNS_FOR_MATCHING` does not match at its end); and no
+        extension of a candidate ending at the last digit before it reaches it (runs are
+        maximal, so only an extension can carry a candidate across the gap before it).
+        Returns (the joined texts, boolean mask), or None when this does not apply (it needs
+        one phone recognizer, fastphone's verdicts and libphonenumber's internals as expected)."""
+        ext = _phone_extension()
+        if ext is None or not _phone_internals_ok() or len(run_pats) != 1:
+            return None
+        rec = self.recs[self.pats[run_pats[0]].rec]
+        if not _fast_phone(rec.obj.supported_regions, rec.obj.leniency).enabled:
+            return None
+        ext_re, ext_first = ext
+        n = len(raw)
+        x_cum = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum((raw | 0x20) == ord("x"), out=x_cum[1:])
+        ok = ((tails - heads + 1) <= 20) & (x_cum[run_e] == x_cum[run_s])
+        # the stretch of punctuation/lead characters before each run: no lead character in it
+        idx = np.arange(n, dtype=np.int64)
+        last_other = np.maximum.accumulate(np.where(_ASCII_PL[raw], -1, idx))
+        lead_cum = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(_ASCII_LEAD[raw], out=lead_cum[1:])
+        before = np.where(run_s > 0, last_other[np.maximum(run_s - 1, 0)] + 1, 0)
+        ok &= lead_cum[run_s] == lead_cum[before]
+        text_end = starts[seg + 1] - 1
+        # an extension after the run: where its first character can start one, ask the regex
+        nxt = raw[np.minimum(run_e, n - 1)]
+        check = np.flatnonzero(ok & (run_e < text_end) & ext_first[nxt])
+        # an extension from the previous digit (in the same text) reaching the run
+        prev_digit = np.where(heads > 0, pos[np.maximum(heads - 1, 0)], -1)
+        reach = np.flatnonzero(ok & (prev_digit >= starts[seg]))
+        buf = "\n".join(chunk_texts)  # ASCII: character offsets are byte offsets
+        if len(check) or len(reach):
+            match = ext_re.match
+            for i in check.tolist():
+                if match(buf, int(run_e[i]), int(text_end[i])):
+                    ok[i] = False
+            for i in reach.tolist():
+                m = match(buf, int(prev_digit[i]) + 1, int(text_end[i]))
+                if m is not None and m.end() > run_s[i]:
+                    ok[i] = False
+        return buf, ok
+
+    def _direct_phone(self, chunk_idx, seg, run_s, run_e, pure, starts, raw, buf, direct):
+        """Phone results of plain runs (`_plain_runs`; offsets in the joined buffer `buf`, whose
+        "\n" between texts `_extract_match` treats as it treats a text's edge). All-digit runs:
+        none next to a Latin letter, '%' or '$' (`_parse_and_verify`'s neighbour check), else
+        the region verdicts of the digits (`FastPhone.digit_validity`, vectorised). Other
+        runs: fastphone's verdicts. One row per region that matches; `_windowed` removes
+        duplicates as the recognizer does. Returns the indices of runs left to a window: the
+        verdict is libphonenumber's own (outside fastphone's class), or a match ends before
+        the run does (the matcher then searches again inside the run)."""
+        back: list[int] = []
+        if not len(seg):
+            return back
+        ri = self.pats[self._run_pats["ascii"][0]].rec
+        rec = self.recs[ri]
+        fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
+        entity, score = rec.entity, rec.obj.SCORE
+        n = len(raw)
+        ts, te = starts[seg], starts[seg + 1] - 1
+        bad = ((run_s > ts) & _ASCII_BAD[raw[np.maximum(run_s - 1, 0)]]) | (
+            (run_e < te) & _ASCII_BAD[raw[np.minimum(run_e, n - 1)]]
+        )
+        seg_l, ts_l, s_l, e_l = seg.tolist(), ts.tolist(), run_s.tolist(), run_e.tolist()
+
+        def add(k, a, b):
+            t0 = ts_l[k]
+            direct.setdefault(chunk_idx[seg_l[k]], []).append([entity, a - t0, b - t0, score, ri, ""])
+
+        live = np.flatnonzero(pure & ~bad).tolist()
+        if live:
+            valid = fast.digit_validity([buf[s_l[k] : e_l[k]] for k in live])
+            for j in np.flatnonzero(valid.any(axis=1)).tolist():
+                k = live[j]
+                add(k, s_l[k], e_l[k])
+        memo = self._phone_run_memo
+        if len(memo) > 200_000:
+            memo.clear()
+        for k in np.flatnonzero(~pure).tolist():
+            a, b = s_l[k], e_l[k]
+            key = buf[a - 1 : b + 3] if a else "\n" + buf[: b + 3]  # what the verdict reads
+            verdicts = memo.get(key, _MISSING)
+            if verdicts is _MISSING:
+                verdicts = memo[key] = fast.verdicts(buf, a, b)
+            if verdicts is None:
+                back.append(k)
+                continue
+            hits = {h for h in verdicts if h is not None}
+            if any(h[1] != b - a for h in hits):
+                back.append(k)
+                continue
+            for h in hits:
+                add(k, a + h[0], b)
+        return back
+
+    def _analyze_text(self, text: str, regions: dict | None, kind: str, direct: list | None = None) -> list[list]:
         """Result rows for one text (a window of a longer one, cut by the detector) from its
-        regions (`_scan_chunk`; None: Hyperscan could not take the text)."""
+        regions (`_scan_chunk`; None: Hyperscan could not take the text) and the phone rows
+        `_direct_phone` decided without a window."""
         lo, hi = 0, len(text)
         per_rec: dict[int, list[list]] = {}
         full = regions is None
@@ -710,8 +872,16 @@ class FastPatternEngine:
         else:  # only the patterns with reports, plus those Hyperscan cannot run, in pattern order
             todo = sorted([*regions.items(), *((pi, None) for pi in self._full_pats[kind])])
         pats, recs = self.pats, self.recs
+        weak, low, silent = self._weak, _MISSING, None
         for pi, lst in todo:
             p = pats[pi]
+            if p.rec in weak:
+                if low is _MISSING:
+                    check = self._ctx_precheck()[0]
+                    low = check.lowered(text, lo, hi) if check.enabled else None
+                    silent = {ri for ri, words in weak.items() if not words or (low is not None and not any(w in low for w in words))}
+                if p.rec in silent:
+                    continue  # no context word in the segment: no match of this recognizer is reported
             rec = recs[p.rec]
             mode = "full" if full else p.modes.get(kind, "full")
             bounds = [(lo, hi)] if mode == "full" else lst
@@ -750,6 +920,8 @@ class FastPatternEngine:
                         pos = e
             else:  # windowed: collect windows, analysed once per recognizer below
                 per_rec.setdefault(p.rec, []).append(("win", bounds, mode))
+        if direct:
+            per_rec.setdefault(direct[0][4], []).append(("rows", direct, None))
         results: list[list] = []
         for ri in sorted([*per_rec, *self._opaque]):  # recognizer order, as the analyzer runs them
             rec = recs[ri]
@@ -792,7 +964,11 @@ class FastPatternEngine:
         """Run a recognizer's own `analyze` on whitespace-bounded windows around its candidates."""
         left, right = rec.window_pad
         spans: list[tuple[int, int]] = []
-        for _, bounds, mode in items:
+        out: list[list] = []
+        for what, bounds, mode in items:
+            if what == "rows":  # decided already (`_direct_phone`)
+                out.extend(bounds)
+                continue
             if mode == "full":
                 return self._run_recognizer(rec, ri, text[lo:hi], lo)
             spans.extend(bounds)
@@ -824,7 +1000,6 @@ class FastPatternEngine:
                 merged[-1][1] = max(merged[-1][1], we)
             else:
                 merged.append([ws, we])
-        out = []
         for ws, we in merged:
             if rec.phone and _phone_internals_ok():
                 out.extend(self._phone_window(rec, ri, text[ws:we], ws))
