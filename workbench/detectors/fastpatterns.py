@@ -774,7 +774,8 @@ class FastPatternEngine:
         if ext is None or not _phone_internals_ok() or len(run_pats) != 1:
             return None
         rec = self.recs[self.pats[run_pats[0]].rec]
-        if not _fast_phone(rec.obj.supported_regions, rec.obj.leniency).enabled:
+        fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
+        if not fast.enabled or len(fast.regions) > 62:  # (region sets as bits of an int64)
             return None
         ext_re, ext_first = ext
         n = len(raw)
@@ -812,7 +813,9 @@ class FastPatternEngine:
         "\n" between texts `_extract_match` treats as it treats a text's edge). All-digit runs:
         none next to a Latin letter, '%' or '$' (`_parse_and_verify`'s neighbour check), else
         the region verdicts of the digits (`FastPhone.digit_validity`, vectorised). Other
-        runs: fastphone's verdicts. One row per region that matches; `_windowed` removes
+        runs: the pieces `FastPhone.plan` says `_parse_and_verify` tries, in order; per region
+        the first piece whose digits are valid there (the same vectorised validity) is the
+        match. One row per region that matches; `_windowed` removes
         duplicates as the recognizer does. Returns the indices of runs left to a window: the
         verdict is libphonenumber's own (outside fastphone's class), or a match ends before
         the run does (the matcher then searches again inside the run)."""
@@ -843,16 +846,31 @@ class FastPatternEngine:
         memo = self._phone_run_memo
         if len(memo) > 200_000:
             memo.clear()
+        plans, digits = [], []
         for k in np.flatnonzero(~pure).tolist():
             a, b = s_l[k], e_l[k]
-            key = buf[a - 1 : b + 3] if a else "\n" + buf[: b + 3]  # what the verdict reads
-            verdicts = memo.get(key, _MISSING)
-            if verdicts is _MISSING:
-                verdicts = memo[key] = fast.verdicts(buf, a, b)
-            if verdicts is None:
-                back.append(k)
-                continue
-            hits = {h for h in verdicts if h is not None}
+            key = buf[a - 1 : b + 3] if a else "\n" + buf[: b + 3]  # what the plan reads
+            plan = memo.get(key, _MISSING)
+            if plan is _MISSING:
+                plan = memo[key] = fast.plan(buf, a, b)
+            if plan is None or plan[0]:
+                back.append(k)  # outside fastphone's class (a plus sign cannot be in a run)
+            elif plan[1]:
+                plans.append((k, plan[1]))
+                digits.extend(p[2] for p in plan[1])
+        if not digits:
+            return back
+        bits = (fast.digit_validity(digits) @ (1 << np.arange(len(fast.regions), dtype=np.int64))).tolist()
+        i = 0
+        for k, pieces in plans:
+            done, hits = 0, set()
+            for p in pieces:  # per region, the first piece valid there
+                new = bits[i] & ~done
+                i += 1
+                if new:
+                    done |= new
+                    hits.add(p[:2])
+            a, b = s_l[k], e_l[k]
             if any(h[1] != b - a for h in hits):
                 back.append(k)
                 continue

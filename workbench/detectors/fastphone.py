@@ -542,73 +542,78 @@ class FastPhone:
         return tuple(out) if any(out) else self._nothing
 
     def _verdicts(self, text: str, start: int, end: int):
+        plan = self.plan(text, start, end)
+        if plan is None:
+            return None
+        has_plus, pieces = plan
+        out = [None] * len(self.regions)
+        left = len(self._valid_regions)
+        for a, b, digits, plus in pieces:
+            regs = self._valid_regions if has_plus else self._regions_for(len(digits), digits)
+            for ri in regs:
+                if out[ri] is None and self.valid(ri, digits, plus):
+                    out[ri] = (a, b)
+                    left -= 1
+            if not left:
+                break
+        return out
+
+    def plan(self, text: str, start: int, end: int):
+        """What the verdicts on the candidate text[start:end] depend on, for a candidate of the
+        simple class: (whether it holds a plus sign, the pieces `_parse_and_verify` may accept
+        in the order it tries them, as (start, end) relative to `start`, the piece's digits,
+        whether they follow a plus sign)); None outside the class. For each region the verdict
+        is the first piece whose digits are valid there (`valid`; without a plus sign in the
+        candidate, only for the regions `_regions_for` gives)."""
         if not self.enabled or end - start > _MAX_INPUT:
             return None
         cand = text[start:end]
-        out = [None] * len(self.regions)
         if _SIMPLE.fullmatch(cand) is None:
             if _HEX.fullmatch(cand):
                 # "0x1f2": the 'x' cannot start an extension (one digit before it is not a
                 # viable number), so _contains_only_valid_x_chars fails; no inner match
-                return out
+                return False, []
             return None
-        if self._has_unknown_region and "+" in cand:
+        has_plus = "+" in cand
+        if self._has_unknown_region and has_plus:
             return None  # parse reads numbers with a plus sign even for an unknown region
-        todo = self._valid_regions
-        if not todo:
-            return out
+        if not self._valid_regions:
+            return False, []
         if cand.isdigit():  # one piece, no date, no time stamp, nothing to strip
             n = len(cand)
             if n < self._min_any or n < 2:
-                return out
+                return False, []
             bad = self._bad_char
             if start > 0:
                 b = bad.get(text[start - 1])
                 if b or (b is None and self._bad(text[start - 1])):
-                    return out
+                    return False, []
             if end < len(text):
                 b = bad.get(text[end])
                 if b or (b is None and self._bad(text[end])):
-                    return out
-            for ri in self._regions_for(n, cand):
-                if self.valid(ri, cand, False):
-                    out[ri] = (0, n)
-            return out
+                    return False, []
+            return False, [(0, n, cand, False)]
         pm = self.pm
         if pm._SLASH_SEPARATED_DATES.search(cand):
-            return out
+            return False, []
         if pm._TIME_STAMPS.search(cand) and pm._TIME_STAMPS_SUFFIX.match(text, end):
-            return out
-        has_plus = "+" in cand
+            return False, []
         lo = min(self._min_any, 3) if has_plus else self._min_any
         if len(_NON_DIGITS.sub("", cand)) < lo:
-            return out  # too few digits for any region
-        minlen, idds, hi = self._minlen, self._idds, self._max_minlen
+            return False, []  # too few digits for any region
+        pieces = []
+        hi = self._max_minlen
         for group, off in self._pieces(text, cand, start):
             digits = _NON_DIGITS.sub("", group)
             n = len(digits)
             if n < lo:
                 continue  # too few digits for any region
-            if n >= hi or has_plus:
-                regs = todo
-            else:  # shorter than any valid number of the region, unless after an IDD
-                regs = [ri for ri in self._regions_for(n, digits) if out[ri] is None]
-                if not regs:
-                    continue
+            if n < hi and not has_plus and not self._regions_for(n, digits):
+                continue  # shorter than any valid number of the regions, and no IDD
             chk = self._checks(text, group, off, digits)
-            if not chk:
-                continue
-            plus = chk == 2
-            hit = False
-            for ri in regs:
-                if self.valid(ri, digits, plus):
-                    out[ri] = (off - start, off - start + len(group))
-                    hit = True
-            if hit:
-                todo = [ri for ri in todo if out[ri] is None]
-                if not todo:
-                    break
-        return out
+            if chk:
+                pieces.append((off - start, off - start + len(group), digits, chk == 2))
+        return has_plus, pieces
 
     def _regions_for(self, n: int, digits: str):
         """The regions a number of these n digits (no plus sign) can be valid for: those with
