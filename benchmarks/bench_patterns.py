@@ -152,7 +152,7 @@ def stages(path: Path, kb: int) -> None:
 
         setattr(eng, name, timed_stage)
 
-    for name in ("_scan_chunk", "_windowed", "_phone_window", "_enhance"):
+    for name in ("_scan_chunk", "_plain_runs", "_direct_phone", "_windowed", "_phone_window", "_enhance"):
         wrap(name)
     det(texts[:50])
     acc.clear()
@@ -161,11 +161,15 @@ def stages(path: Path, kb: int) -> None:
         det(batch)
     total = time.process_time() - c0
     k = sum(map(len, texts)) / 1000
+    plain = acc.get("_plain_runs", 0) + acc.get("_direct_phone", 0)
     rows = {
-        "phone numbers (libphonenumber's candidate pattern on windows + verdicts)": acc.get("_phone_window", 0),
+        "phone numbers, plain digit runs (numpy checks, fastphone plans, batch validity)": plain,
+        "phone numbers, other runs (libphonenumber's candidate pattern on windows + verdicts)": acc.get(
+            "_phone_window", 0
+        ),
         "windows for phone numbers and IBAN (+ IBAN's own analyze)": acc.get("_windowed", 0) - acc.get("_phone_window", 0),
         "context words": acc.get("_enhance", 0),
-        "Hyperscan scan, digit runs, regions": acc.get("_scan_chunk", 0),
+        "Hyperscan scan, digit runs, regions": acc.get("_scan_chunk", 0) - plain,
     }
     rows["the rest (confirmation regexes, validators, de-duplication, spans)"] = total - sum(rows.values())
     print(f"stages on {k:.0f} KB ({len(texts)} records): {total:.2f} CPU-s, {k / total:.0f} KB/CPU-s")

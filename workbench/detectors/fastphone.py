@@ -562,7 +562,8 @@ class FastPhone:
         """What the verdicts on the candidate text[start:end] depend on, for a candidate of the
         simple class: (whether it holds a plus sign, the pieces `_parse_and_verify` may accept
         in the order it tries them, as (start, end) relative to `start`, the piece's digits,
-        whether they follow a plus sign)); None outside the class. For each region the verdict
+        whether they follow a plus sign)), tuples all through (callers keep many: tuples of
+        atoms cost the garbage collector nothing); None outside the class. For each region the verdict
         is the first piece whose digits are valid there (`valid`; without a plus sign in the
         candidate, only for the regions `_regions_for` gives)."""
         if not self.enabled or end - start > _MAX_INPUT:
@@ -572,13 +573,13 @@ class FastPhone:
             if _HEX.fullmatch(cand):
                 # "0x1f2": the 'x' cannot start an extension (one digit before it is not a
                 # viable number), so _contains_only_valid_x_chars fails; no inner match
-                return False, []
+                return False, ()
             return None
         has_plus = "+" in cand
         if self._has_unknown_region and has_plus:
             return None  # parse reads numbers with a plus sign even for an unknown region
         if not self._valid_regions:
-            return False, []
+            return False, ()
         if cand.isdigit():  # one piece, no date, no time stamp, nothing to strip
             n = len(cand)
             if n < self._min_any or n < 2:
@@ -587,20 +588,20 @@ class FastPhone:
             if start > 0:
                 b = bad.get(text[start - 1])
                 if b or (b is None and self._bad(text[start - 1])):
-                    return False, []
+                    return False, ()
             if end < len(text):
                 b = bad.get(text[end])
                 if b or (b is None and self._bad(text[end])):
-                    return False, []
-            return False, [(0, n, cand, False)]
+                    return False, ()
+            return False, ((0, n, cand, False),)
         pm = self.pm
         if pm._SLASH_SEPARATED_DATES.search(cand):
-            return False, []
+            return False, ()
         if pm._TIME_STAMPS.search(cand) and pm._TIME_STAMPS_SUFFIX.match(text, end):
-            return False, []
+            return False, ()
         lo = min(self._min_any, 3) if has_plus else self._min_any
         if len(_NON_DIGITS.sub("", cand)) < lo:
-            return False, []  # too few digits for any region
+            return False, ()  # too few digits for any region
         pieces = []
         hi = self._max_minlen
         for group, off in self._pieces(text, cand, start):
@@ -613,7 +614,7 @@ class FastPhone:
             chk = self._checks(text, group, off, digits)
             if chk:
                 pieces.append((off - start, off - start + len(group), digits, chk == 2))
-        return has_plus, pieces
+        return has_plus, tuple(pieces)
 
     def _regions_for(self, n: int, digits: str):
         """The regions a number of these n digits (no plus sign) can be valid for: those with
