@@ -84,6 +84,11 @@ def corpus_digits(total_chars: int, seed: int) -> list[str]:
     return sorted(out)
 
 
+def _country_codes(regions) -> set[int]:
+    mds = [PhoneMetadata.metadata_for_region(r) for r in regions]
+    return {md.country_code for md in mds if md is not None}
+
+
 def _prefixes(regions) -> list[str]:
     pre = ["0", "00", "011", "1", "44", "49", "91", "972", "55", "33", "0011", "010", "012", "0105", "090",
            "90", "180020", "001", "0014", "0021", "0041", "0099", "01", "9", "7", "8", "5", "2", "3", "4", "6"]
@@ -97,7 +102,7 @@ def _prefixes(regions) -> list[str]:
         pre.append(str(md.country_code) + "0")
         if md.national_prefix:
             pre.append(md.national_prefix)
-    for cc in {PhoneMetadata.metadata_for_region(r).country_code for r in regions if PhoneMetadata.metadata_for_region(r)}:
+    for cc in _country_codes(regions):
         for rc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]:
             for t in phonenumbers.PhoneNumberType.values():
                 ex = phonenumbers.example_number_for_type(rc, t)
@@ -110,7 +115,7 @@ def _prefixes(regions) -> list[str]:
 def _examples(regions) -> list[str]:
     """Example numbers of the regions' countries, as written nationally and internationally."""
     out = []
-    for cc in {PhoneMetadata.metadata_for_region(r).country_code for r in regions if PhoneMetadata.metadata_for_region(r)}:
+    for cc in _country_codes(regions):
         for rc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]:
             md = PhoneMetadata.metadata_for_region(rc)
             for t in phonenumbers.PhoneNumberType.values():
@@ -124,11 +129,23 @@ def _examples(regions) -> list[str]:
     return out
 
 
+def _literals(regions) -> list[str]:
+    """Runs of 3+ literal digits in the patterns of the regions' countries ("000800",
+    "180020", "1481", ...): numbers that are viable with a national prefix in front, or whose
+    region is chosen by leading digits."""
+    return sorted({lit for p in metadata_patterns(regions) for lit in re.findall(r"(?<![\\{,])[0-9]{3,}", p)})
+
+
 def fuzz_digits(regions, n: int, seed: int) -> list[str]:
     rnd = random.Random(seed)
     prefixes = _prefixes(regions)
     examples = _examples(regions)
     out = set(examples)
+    nps = ["", "0", "1", "90", "180020"]
+    for lit in _literals(regions):  # every length, behind a national prefix or not
+        for size in range(1, 21):
+            d = rnd.choice(nps) + lit
+            out.add((d + "".join(rnd.choice("0123456789") for _ in range(size)))[:size])
     while len(out) < n:
         size = rnd.randint(1, 20)
         r = rnd.random()
@@ -180,9 +197,11 @@ def test_digit_validity_fuzz(regions, batch):
 
 
 def test_digit_validity_unknown_and_odd_regions():
-    regions = ("UK", "US", "FE", "DE", "JP", "AU", "GG", "IT", "SG")
+    """Unknown region codes; a region of a shared country code (GG); national prefixes that
+    can start a viable number (RU, KZ: 8; LT: [08]), where the strip depends on the rest."""
+    regions = ("UK", "US", "FE", "DE", "JP", "AU", "GG", "IT", "SG", "RU", "LT", "KZ")
     f = FastPhone(regions, pm.Leniency.VALID)
-    ds = fuzz_digits(("US", "DE", "JP", "AU", "GG", "IT", "SG"), 8_000, 5)
+    ds = fuzz_digits(("US", "DE", "JP", "AU", "GG", "IT", "SG", "RU", "LT", "KZ"), 12_000, 5)
     got = f.digit_validity(ds)
     want = scalar(FastPhone(regions, pm.Leniency.VALID), ds)
     assert not mismatches(got, want, ds, regions)
@@ -227,8 +246,7 @@ def test_digit_validity_edges(regions, batch):
 
 def metadata_patterns(regions) -> set[str]:
     pats = set()
-    ccs = {PhoneMetadata.metadata_for_region(r).country_code for r in regions if PhoneMetadata.metadata_for_region(r)}
-    for cc in ccs:
+    for cc in _country_codes(regions):
         for rc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]:
             md = PhoneMetadata.metadata_for_region(rc)
             for a in ("international_prefix", "national_prefix_for_parsing", "leading_digits"):

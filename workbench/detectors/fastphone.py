@@ -908,7 +908,8 @@ pattern has no automaton, go to the scalar path; `batch_stats` counts both."""
                     if lst[k][1] is not None:
                         run.append(k)
                     k += 1
-                first = self._first_bit(self._labels(tuple((lst[j][1].leading.pattern, True) for j in run), cols[:, rem]))
+                leads = tuple((lst[j][1].leading.pattern, True) for j in run)
+                first = self._first_bit(self._labels(leads, cols[:, rem]))
                 hit = first >= 0
                 chosen[rem[hit]] = np.asarray(run, dtype=np.intp)[first[hit]]
                 rem = rem[~hit]
@@ -952,7 +953,8 @@ pattern has no automaton, go to the scalar path; `batch_stats` counts both."""
         hits = []
         for c in range(0, len(preds), 64):
             lab = self._labels(preds[c : c + 64], cols)
-            hits.extend((lab >> np.uint64(k)) & (lab >> np.uint64(k + 1)) & np.uint64(1) for k in range(0, min(64, len(preds) - c), 2))
+            for k in range(0, min(64, len(preds) - c), 2):  # pattern (bit k) and leading digits (k + 1)
+                hits.append((lab >> np.uint64(k)) & (lab >> np.uint64(k + 1)) & np.uint64(1))
         chosen = np.full(N, -1, dtype=np.intp)
         for k in range(len(hits) - 1, -1, -1):  # the first format that fits wins
             chosen[hits[k] != 0] = k
