@@ -19,11 +19,24 @@ libphonenumber itself, number-type patterns joined per length). Candidates outsi
 unknown regions and leniencies other than VALID are not handled here (`verdicts` returns None):
 callers run libphonenumber's matcher for them. tests/test_fastphone.py checks the verdicts
 against libphonenumber on generated and sampled text.
+
+`FastPhone.digit_validity(ds)` gives the per-region verdicts for many candidates made of ASCII
+digits alone at once (a bool array, one row per string): the metadata patterns become digit
+automata (workbench.detectors.digitdfa) run over all strings of one length together, and
+`_valid`'s steps (international prefix, country code, national prefix, `is_valid_number`, the
+national prefix a format requires) become masks. Strings after an international prefix, and
+national prefixes that are not alternations of fixed widths, go to the scalar path;
+tests/test_fastphone_batch.py checks the batch against the scalar definition.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Sequence
+
+import numpy as np
+
+from workbench.detectors.digitdfa import compile_digits, compile_set, fixed_alternatives
 
 try:
     import re._parser as sre_parse  # Python >= 3.11
@@ -36,6 +49,10 @@ _START = re.compile(r"[+0-9]")
 _NON_DIGITS = re.compile(r"[^0-9]+")
 _MAX_INPUT = 250
 _MISSING = object()
+
+
+class _NoAutomaton(Exception):
+    """A pattern without a digit automaton: the batch answers with the scalar path."""
 
 
 class _Meta:
@@ -89,11 +106,16 @@ class _Meta:
             return False
         if self.gen is None or self.gen.fullmatch(nsn) is None:
             return False
+        alt = self.known_pattern(n)
+        return alt is not None and alt.fullmatch(nsn) is not None
+
+    def known_pattern(self, n: int):
+        """The patterns of the descs that allow numbers of n digits, joined (None: no desc)."""
         alt = self.known.get(n, _MISSING)
         if alt is _MISSING:
             pats = [d.national_number_pattern for d in self.descs if not d.possible_length or n in d.possible_length]
             alt = self.known[n] = re.compile("|".join(f"(?:{p})" for p in pats)) if pats else None
-        return alt is not None and alt.fullmatch(nsn) is not None
+        return alt
 
     def strip_np(self, number: str):
         """`_maybe_strip_national_prefix_carrier_code(number, md)` less the carrier code:
@@ -188,6 +210,14 @@ class FastPhone:
             "(?u)[\u2012-\u2015\uff0d]\\s*(.+)": "\u2012", "(?u)\\.+\\s*([^.]+)": ".", "(?u)\\s+(\\S+)": " ",
         }
         self._inner = [(p, known.get(p.pattern)) for p in pm._INNER_MATCHES]
+        # digit_validity: automata by (pattern, prefix mode), format pattern widths, counts of
+        # (string, region) pairs answered in batch and by the scalar path
+        self._dfas: dict = {}
+        self._widths: dict = {}
+        self._np_alts: dict = {}
+        self._sets: dict = {}
+        self._format_plans: dict = {}
+        self.batch_stats = {"rows": 0, "scalar_rows": 0, "cells": 0, "scalar_cells": 0}
 
     def _internals_ok(self) -> bool:
         pm, pnu = self.pm, self.pnu
@@ -615,6 +645,352 @@ class FastPhone:
             if chk:
                 pieces.append((off - start, off - start + len(group), digits, chk == 2))
         return has_plus, tuple(pieces)
+
+    # -- batches of digit strings ---------------------------------------------------------------
+
+    def digit_validity(self, ds: Sequence[str]):
+        """Per string of `ds` (ASCII digits only) and per region, what the scalar path of
+        `_verdicts` gives a candidate made of those digits alone (neighbours aside):
+        `len(d) >= max(_min_any, 2) and ri in _regions_for(len(d), d) and valid(ri, d, False)`.
+        A bool array of shape (len(ds), len(regions)); None when the matcher is not enabled
+        (`verdicts` answers nothing then: callers ask libphonenumber). Raises ValueError for a
+        string with anything but ASCII digits.
+
+        All strings of one length are answered together by digit automata (`digitdfa`),
+        following `_valid` step by step as masks: the prefilter; D starting with the region's
+        international prefix (left to the scalar path: the country code after it may be any
+        country's); D starting with the country code (read without it when that makes a
+        number); the national prefix strip (exact where its pattern is an alternation of fixed
+        widths without a transform rule, else the strings it matches go to the scalar path);
+        `_is_valid` (the region of the number chosen by leading digits among those of the
+        country code, its general description and number types); and, read in national
+        format, the national prefix the first fitting number format requires. The (string,
+        region) pairs left over, and all pairs of a length group where a
+pattern has no automaton, go to the scalar path; `batch_stats` counts both."""
+        if not self.enabled:
+            return None
+        out = np.zeros((len(ds), len(self.regions)), dtype=bool)
+        if not ds:
+            return out
+        block = "".join(ds)
+        if block and not (block.isascii() and block.isdigit()):  # ASCII: isdigit is 0-9
+            raise ValueError("digit_validity takes strings of ASCII digits")
+        digits = np.frombuffer(block.encode("ascii"), dtype=np.uint8) - np.uint8(48)
+        lens = np.fromiter(map(len, ds), dtype=np.intp, count=len(ds))
+        starts = np.zeros(len(ds), dtype=np.intp)
+        np.cumsum(lens[:-1], out=starts[1:])
+        lo = max(self._min_any, 2)
+        stats = self.batch_stats
+        for n in np.unique(lens[lens >= lo]).tolist():
+            rows = np.flatnonzero(lens == n)
+            cols = digits[np.arange(n)[:, None] + starts[rows][None, :]]  # a string per column
+            any_scalar = np.zeros(len(rows), dtype=bool)
+            for ri in self._valid_regions:
+                try:
+                    hit, slow = self._batch_column(ri, n, cols)
+                except _NoAutomaton:
+                    hit, slow = np.zeros(0, dtype=np.intp), np.arange(len(rows))
+                out[rows[hit], ri] = True
+                for i in rows[slow].tolist():
+                    d = ds[i]
+                    if ri in self._regions_for(n, d) and self.valid(ri, d, False):
+                        out[i, ri] = True
+                any_scalar[slow] = True
+                stats["cells"] += len(rows)
+                stats["scalar_cells"] += len(slow)
+            stats["rows"] += len(rows)
+            stats["scalar_rows"] += int(any_scalar.sum())
+        return out
+
+    def _run(self, pattern: str, prefix: bool, cols) -> np.ndarray:
+        """`re.match` (prefix) or `re.fullmatch` of the pattern, found or not, for each column
+        of digits; raises _NoAutomaton where the pattern has no automaton."""
+        key = (pattern, prefix)
+        dfa = self._dfas.get(key, _MISSING)
+        if dfa is _MISSING:
+            dfa = self._dfas[key] = compile_digits(pattern, prefix)
+        if dfa is None:
+            raise _NoAutomaton(pattern)
+        if cols.shape[1] == 0:
+            return np.zeros(0, dtype=bool)
+        return dfa.run(cols)
+
+    def _labels(self, preds: tuple, cols) -> np.ndarray:
+        """For predicates ((pattern, prefix), ...), at most 64: per column a uint64 whose bit
+        k says whether predicate k holds; one automaton for all where it is small enough."""
+        dfa = self._sets.get(preds, _MISSING)
+        if dfa is _MISSING:
+            for p, pre in preds:  # raises _NoAutomaton for a pattern without one
+                self._run(p, pre, cols[:, :0])
+            dfa = self._sets[preds] = compile_set(preds) if len(preds) > 1 else self._dfas[preds[0]]
+        if cols.shape[1] == 0:
+            return np.zeros(0, dtype=np.uint64)
+        if dfa is not None:
+            return dfa.run_labels(cols)
+        lab = np.zeros(cols.shape[1], dtype=np.uint64)
+        for k, (p, pre) in enumerate(preds):
+            lab |= self._run(p, pre, cols).astype(np.uint64) << np.uint64(k)
+        return lab
+
+    @staticmethod
+    def _split(values: np.ndarray):
+        """[(value, indices of the entries with it)] over the distinct values (one sort only
+        where they differ)."""
+        if values.size == 0:
+            return []
+        lo, hi = int(values.min()), int(values.max())
+        if lo == hi:
+            return [(lo, np.arange(values.size))]
+        return [(v, np.flatnonzero(values == v)) for v in np.unique(values).tolist()]
+
+    @staticmethod
+    def _first_bit(lab: np.ndarray) -> np.ndarray:
+        """The lowest bit set in each label, -1 where none."""
+        low = lab & (~lab + np.uint64(1))
+        out = np.full(lab.shape, -1, dtype=np.intp)
+        nz = low != 0
+        out[nz] = np.log2(low[nz].astype(np.float64)).astype(np.intp)
+        return out
+
+    def _gen_full(self, m: _Meta, cols, offs) -> np.ndarray:
+        """`m.gen_full(D[off:])` per column, offs one offset or one per column."""
+        N = cols.shape[1]
+        if m.gen is None:
+            return np.zeros(N, dtype=bool)
+        if np.isscalar(offs):
+            return self._run(m.gen.pattern, False, cols[offs:])
+        res = np.zeros(N, dtype=bool)
+        for off, sel in self._split(offs):
+            res[sel] = self._run(m.gen.pattern, False, cols[off:, sel])
+        return res
+
+    def _batch_strip(self, m: _Meta, cols, off: int):
+        """`m.strip_np(D[off:])` per column: (offset of the result, stripped, left to the
+        scalar path). Exact where the national prefix pattern is an alternation of fixed
+        widths without a transform rule (the match ends at the width of the first alternative
+        that matches); elsewhere columns where the pattern matches are left to the scalar path."""
+        n, N = cols.shape
+        new = np.full(N, off, dtype=np.intp)
+        stripped = np.zeros(N, dtype=bool)
+        escape = np.zeros(N, dtype=bool)
+        if off >= n or m.np is None or N == 0:
+            return new, stripped, escape
+        key = (m.np.pattern, m.transform)
+        alts = self._np_alts.get(key, _MISSING)
+        if alts is _MISSING:
+            alts = self._np_alts[key] = None if m.transform else fixed_alternatives(m.np.pattern)
+            if alts is not None:  # widths, then -1 for no match
+                alts = self._np_alts[key] = (alts[0], np.array(alts[1] + [-1], dtype=np.intp))
+        X = cols[off:]
+        if alts is None:
+            return new, stripped, self._run(m.np.pattern, True, X)
+        width = alts[1][self._first_bit(alts[0].run_labels(X))]  # of the first that matches
+        matched = np.flatnonzero(width >= 0)
+        for w, part in self._split(width[matched]):
+            sel = matched[part]
+            sub = cols[:, sel]
+            # a viable number stays whole when what follows the prefix is not
+            ok = ~(self._gen_full(m, sub, off) & ~self._gen_full(m, sub, off + w))
+            new[sel[ok]] = off + w
+            stripped[sel[ok]] = True
+        return new, stripped, escape
+
+    def _batch_column(self, ri: int, n: int, cols):
+        """For region ri and the digit strings of length n in cols (one per column): the
+        columns `valid` accepts, and those left to the scalar path. Mirrors `_valid` without a
+        plus sign, less the numbers after an international prefix."""
+        none = np.zeros(0, dtype=np.intp)
+        M = self._region_meta[ri]
+        rows = np.arange(cols.shape[1])
+        if n < self._minlen[ri]:
+            # not among _regions_for(n, D) unless D starts with the region's IDD
+            if M.idd is None:
+                return none, none
+            return none, rows[self._run(M.idd.pattern, True, cols)]
+        # `valid`'s prefilter (bit 0), D starting with the country code (1), with the
+        # international prefix (2)
+        pre = self._pre[ri]
+        preds = ((pre.pattern if pre is not None else "[0-9]*", False), (M.cc_str, True))
+        if M.idd is not None:
+            preds += ((M.idd.pattern, True),)
+        lab = self._labels(preds, cols)
+        ok = (lab & np.uint64(1)) != 0
+        lab, rows, cols = lab[ok], rows[ok], cols[:, ok]
+        slow = [none]
+        away = (lab & np.uint64(4)) != 0  # _cc_phase: after an international prefix
+        if away.any():
+            slow.append(rows[away])
+            lab, rows, cols = lab[~away], rows[~away], cols[:, ~away]
+        # _cc_phase: D starting with the country code is read without it where that gives a
+        # number (or D is too long): FROM_NUMBER_WITHOUT_PLUS_SIGN
+        N = len(rows)
+        offs = np.zeros(N, dtype=np.intp)  # where the national number starts
+        default = np.ones(N, dtype=bool)  # read in national format (FROM_DEFAULT_COUNTRY)
+        keep = np.ones(N, dtype=bool)
+        B = np.flatnonzero(lab & np.uint64(2))
+        if B.size:
+            sub = cols[:, B]
+            pot, _, esc = self._batch_strip(M, sub, len(M.cc_str))
+            if M.len_result(n) == self._TOO_LONG:
+                cond = np.ones(B.size, dtype=bool)
+            else:
+                cond = ~self._gen_full(M, sub, 0) & self._gen_full(M, sub, pot)
+            take = cond & ~esc
+            default[B[take]] = False
+            offs[B[take]] = pot[take]
+            keep[B[esc]] = False
+            slow.append(rows[B[esc]])
+        hits = [none]
+        for from_default in (True, False):
+            sel = np.flatnonzero(keep & (default == from_default))
+            if sel.size == 0:
+                continue
+            mm = M
+            if not from_default:  # the country code's main region reads the number
+                number_region = self.pnu.region_code_for_country_code(M.cc)
+                if number_region != self.regions[ri]:
+                    mm = self._meta(self.PhoneMetadata.metadata_for_region_or_calling_code(M.cc, number_region))
+            hit, esc = self._batch_national(M.cc, mm, n, cols[:, sel], offs[sel], from_default)
+            hits.append(rows[sel[hit]])
+            slow.append(rows[sel[esc]])
+        return np.concatenate(hits), np.concatenate(slow)
+
+    def _batch_national(self, cc: int, m: _Meta, n: int, cols, offs, from_default: bool):
+        """`_valid` from its national prefix strip on, for the national numbers D[off:] of
+        country code cc read with metadata m: (valid columns, columns left to the scalar
+        path)."""
+        N = cols.shape[1]
+        hit = np.zeros(N, dtype=bool)
+        escape = np.zeros(N, dtype=bool)
+        for off, sel in self._split(offs):
+            if n - off < 2:
+                continue  # TOO_SHORT_NSN
+            sub = cols[:, sel] if sel.size < N else cols
+            pot, stripped, esc = self._batch_strip(m, sub, off)
+            escape[sel[esc]] = True
+            live = np.flatnonzero(~esc)
+            for p, part in self._split(pot[live]):
+                part = live[part]
+                # the stripped number is kept unless its length is impossible
+                start = p if m.len_result(n - p) not in self._NOT_STRIPPED else off
+                size = n - start
+                if size < 2 or size > 17:
+                    continue
+                digits = sub[:, part] if part.size < sub.shape[1] else sub
+                ok = self._batch_is_valid(cc, size, digits[start:])
+                if from_default:
+                    chk = np.flatnonzero(ok)
+                    present, esc2 = self._batch_prefix_present(
+                        cc, size, digits[start:, chk], m, stripped[part[chk]], digits[:, chk])
+                    ok[chk] = present
+                    escape[sel[part[chk[esc2]]]] = True
+                hit[sel[part[ok]]] = True
+        return np.flatnonzero(hit), np.flatnonzero(escape)
+
+    def _batch_is_known(self, m: _Meta, n: int, cols) -> np.ndarray:
+        """`m.is_known(D)` for the columns (numbers of n digits)."""
+        no = np.zeros(cols.shape[1], dtype=bool)
+        if not m.has_gen or (m.gen_lengths and n not in m.gen_lengths) or m.gen is None:
+            return no
+        alt = m.known_pattern(n)
+        if alt is None:
+            return no
+        return self._labels(((m.gen.pattern, False), (alt.pattern, False)), cols) == np.uint64(3)
+
+    def _batch_is_valid(self, cc: int, n: int, cols) -> np.ndarray:
+        """`_is_valid(cc, D)` for the columns (numbers of n digits): the country's lengths,
+        then `_is_valid_slow`'s region of the number and its number types."""
+        N = cols.shape[1]
+        res = np.zeros(N, dtype=bool)
+        lens = self._cc_len_memo.get(cc, _MISSING)
+        if lens is _MISSING:
+            lens = self._cc_len_memo[cc] = self._cc_lengths(cc)
+        lst = self._country_meta(cc)
+        if (lens is not None and n not in lens) or not lst or N == 0:
+            return res
+        chosen = np.full(N, -1, dtype=np.intp)
+        if len(lst) == 1:
+            chosen[:] = 0
+        else:  # _region_code_for_number_from_list: the first region that claims the number
+            rem = np.arange(N)
+            k = 0
+            while k < len(lst) and rem.size:
+                ml = lst[k][1]
+                if ml is None:
+                    k += 1
+                    continue
+                if ml.leading is None:
+                    hit = self._batch_is_known(ml, n, cols[:, rem])
+                    chosen[rem[hit]] = k
+                    rem = rem[~hit]
+                    k += 1
+                    continue
+                # a run of regions claiming by leading digits: one automaton
+                run = []
+                while k < len(lst) and len(run) < 64 and (lst[k][1] is None or lst[k][1].leading is not None):
+                    if lst[k][1] is not None:
+                        run.append(k)
+                    k += 1
+                leads = tuple((lst[j][1].leading.pattern, True) for j in run)
+                first = self._first_bit(self._labels(leads, cols[:, rem]))
+                hit = first >= 0
+                chosen[rem[hit]] = np.asarray(run, dtype=np.intp)[first[hit]]
+                rem = rem[~hit]
+        picked = np.flatnonzero(chosen >= 0)
+        for k, part in self._split(chosen[picked]):
+            rc, _, mv = lst[k]
+            if mv is None or (rc != "001" and cc != mv.cc):
+                continue
+            sel = picked[part]
+            res[sel] = self._batch_is_known(mv, n, cols[:, sel] if sel.size < N else cols)
+        return res
+
+    def _batch_prefix_present(self, cc: int, n: int, cols, m_read: _Meta, stripped, dcols):
+        """`_prefix_present(cc, nsn, D, m_read, stripped)` for national numbers nsn of n
+        digits (cols) and their digit strings D (dcols): (present, left to the scalar path)."""
+        N = cols.shape[1]
+        present = np.ones(N, dtype=bool)
+        escape = np.zeros(N, dtype=bool)
+        got = self._prefix_rules.get(cc, _MISSING)
+        if got is _MISSING:
+            got = self._prefix_rules[cc] = self._build_prefix_rules(cc)
+        if got is None or N == 0:
+            return present, escape
+        _, _, rules, m = got
+        # _choose_formatting_pattern_for_number: the first format whose pattern matches all
+        # of the number and whose last leading-digits pattern matches at its start (formats
+        # whose pattern cannot match n digits left out); one automaton for the lot
+        plan = self._format_plans.get((cc, n))
+        if plan is None:
+            preds, fmt_need = [], []
+            for ld, pat, need in rules:
+                w = self._widths.get(pat.pattern)
+                if w is None:
+                    w = self._widths[pat.pattern] = sre_parse.parse(pat.pattern).getwidth()
+                if w[0] <= n <= w[1]:
+                    preds.append((pat.pattern, False))
+                    preds.append((ld.pattern, True) if ld is not None else ("", True))
+                    fmt_need.append(need)
+            plan = self._format_plans[(cc, n)] = (tuple(preds), fmt_need)
+        preds, fmt_need = plan
+        hits = []
+        for c in range(0, len(preds), 64):
+            lab = self._labels(preds[c : c + 64], cols)
+            for k in range(0, min(64, len(preds) - c), 2):  # pattern (bit k) and leading digits (k + 1)
+                hits.append((lab >> np.uint64(k)) & (lab >> np.uint64(k + 1)) & np.uint64(1))
+        chosen = np.full(N, -1, dtype=np.intp)
+        for k in range(len(hits) - 1, -1, -1):  # the first format that fits wins
+            chosen[hits[k] != 0] = k
+        needs = np.array(fmt_need + [False], dtype=bool)
+        need = np.flatnonzero(needs[chosen])
+        if need.size:
+            if m is m_read:
+                present[need] = stripped[need]
+            else:  # whether the main region's national prefix strips from D
+                _, strip2, esc = self._batch_strip(m, dcols[:, need], 0)
+                present[need] = strip2 & ~esc
+                escape[need] = esc
+        return present, escape
 
     def _regions_for(self, n: int, digits: str):
         """The regions a number of these n digits (no plus sign) can be valid for: those with
