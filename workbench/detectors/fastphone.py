@@ -543,23 +543,6 @@ class FastPhone:
         # strip, so `stripped` is what the check computes when m is its country's main region
         return self._prefix_present(cc, national, D, m, stripped)
 
-    def digit_validity(self, ds):
-        """For candidates of ASCII digits only (with no neighbour that `_parse_and_verify`
-        rejects): a boolean array, one row per string, one column per region, True where
-        `_extract_match` matches the whole candidate for that region."""
-        import numpy as np
-
-        out = np.zeros((len(ds), len(self.regions)), dtype=bool)
-        lo = max(self._min_any, 2)
-        for i, d in enumerate(ds):
-            n = len(d)
-            if n < lo:
-                continue
-            for ri in self._regions_for(n, d):
-                if self.valid(ri, d, False):
-                    out[i, ri] = True
-        return out
-
     def verdicts(self, text: str, start: int, end: int):
         """For the candidate text[start:end] (as `PhoneNumberMatcher._find` cut it): a tuple
         with, per region, None or the (start, end) of `_extract_match`'s match relative to
@@ -665,8 +648,7 @@ class FastPhone:
         `_is_valid` (the region of the number chosen by leading digits among those of the
         country code, its general description and number types); and, read in national
         format, the national prefix the first fitting number format requires. The (string,
-        region) pairs left over, and all pairs of a length group where a
-pattern has no automaton, go to the scalar path; `batch_stats` counts both."""
+        region) pairs left over, and all pairs of a length group where a pattern has no automaton, go to the scalar path; `batch_stats` counts both."""
         if not self.enabled:
             return None
         out = np.zeros((len(ds), len(self.regions)), dtype=bool)
