@@ -178,6 +178,8 @@ _ASCII_PHONE_PUNCT[np.frombuffer((_PHONE_PUNCT_ASCII + _PHONE_PUNCT_ASCII.upper(
 _ASCII_LEAD = np.zeros(256, dtype=bool)
 _ASCII_LEAD[np.frombuffer(b"([+", dtype=np.uint8)] = True
 _ASCII_PL = _ASCII_PHONE_PUNCT | _ASCII_LEAD
+_ASCII_SPLIT = np.zeros(256, dtype=bool)
+_ASCII_SPLIT[np.frombuffer(b"./( ", dtype=np.uint8)] = True
 _ASCII_BAD = np.zeros(256, dtype=bool)
 _ASCII_BAD[np.frombuffer(b"%$ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = True
 
@@ -751,8 +753,32 @@ class FastPatternEngine:
         if plain is not None:
             buf, plain = plain
             sel = np.flatnonzero(plain)
-            pure = (run_e[sel] - run_s[sel]) == (tails[sel] - heads[sel] + 1)
-            back = self._direct_phone(chunk_idx, seg[sel], run_s[sel], run_e[sel], pure, starts, raw, buf, direct)
+            h, t = heads[sel], tails[sel]
+            ndig = t - h + 1
+            pure = (run_e[sel] - run_s[sel]) == ndig
+            # digits before each run's first and after its last character where a piece
+            # `_parse_and_verify` tries can start or end ('.', ' ', '/', '(' or a '-' next to a
+            # space: `_INNER_MATCHES` on ASCII runs)
+            split = _ASCII_SPLIT[raw]
+            dash = np.flatnonzero(raw == ord("-"))
+            if len(dash):
+                near = (raw[np.maximum(dash - 1, 0)] == 32) | (raw[np.minimum(dash + 1, len(raw) - 1)] == 32)
+                split[dash[near]] = True
+            cuts = np.flatnonzero(split)
+            dcum = np.zeros(len(raw) + 1, dtype=np.int64)
+            np.cumsum(is_digit, out=dcum[1:])
+            rs, re_ = run_s[sel], run_e[sel]
+            if len(cuts):
+                k = np.searchsorted(cuts, rs)
+                c1 = cuts[np.minimum(k, len(cuts) - 1)]
+                first = np.where((k < len(cuts)) & (c1 < re_), dcum[c1] - dcum[rs], ndig)
+                k = np.searchsorted(cuts, re_) - 1
+                c2 = cuts[np.maximum(k, 0)]
+                last = np.where((k >= 0) & (c2 >= rs), dcum[re_] - dcum[c2], ndig)
+            else:
+                first = last = ndig
+            blocks = (ndig, first, last)
+            back = self._direct_phone(chunk_idx, seg[sel], run_s[sel], run_e[sel], pure, blocks, starts, raw, buf, direct)
             plain[sel[back]] = False
             rest = np.flatnonzero(~plain)
             seg, run_s, run_e, base = seg[rest], run_s[rest], run_e[rest], base[rest]
@@ -808,14 +834,21 @@ class FastPatternEngine:
                     ok[i] = False
         return buf, ok
 
-    def _direct_phone(self, chunk_idx, seg, run_s, run_e, pure, starts, raw, buf, direct):
+    def _direct_phone(self, chunk_idx, seg, run_s, run_e, pure, blocks, starts, raw, buf, direct):
         """Phone results of plain runs (`_plain_runs`; offsets in the joined buffer `buf`, whose
         "\n" between texts `_extract_match` treats as it treats a text's edge). All-digit runs:
         none next to a Latin letter, '%' or '$' (`_parse_and_verify`'s neighbour check), else
         the region verdicts of the digits (`FastPhone.digit_validity`, vectorised). Other
         runs: the pieces `FastPhone.plan` says `_parse_and_verify` tries, in order; per region
         the first piece whose digits are valid there (the same vectorised validity) is the
-        match. One row per region that matches; `_windowed` removes
+        match. A run next to a Latin letter, '%' or '$' has no plan when too few digits are left
+        for a number (`min_any`) once the digits on that side of its first (last) split
+        character are taken away: every piece `_parse_and_verify` tries either starts at the
+        run's start (and fails the check of the character before it) or at or after a split
+        character, and either ends at the run's end (failing the check of the character after
+        it) or at a split character ('.', ' ', '/', '(', a '-' next to a space: where
+        `_INNER_MATCHES` start and end on ASCII runs). One row per
+        region that matches; `_windowed` removes
         duplicates as the recognizer does. Returns the indices of runs left to a window: the
         verdict is libphonenumber's own (outside fastphone's class), or a match ends before
         the run does (the matcher then searches again inside the run)."""
@@ -828,9 +861,11 @@ class FastPatternEngine:
         entity, score = rec.entity, rec.obj.SCORE
         n = len(raw)
         ts, te = starts[seg], starts[seg + 1] - 1
-        bad = ((run_s > ts) & _ASCII_BAD[raw[np.maximum(run_s - 1, 0)]]) | (
-            (run_e < te) & _ASCII_BAD[raw[np.minimum(run_e, n - 1)]]
-        )
+        bad_prev = (run_s > ts) & _ASCII_BAD[raw[np.maximum(run_s - 1, 0)]]
+        bad_next = (run_e < te) & _ASCII_BAD[raw[np.minimum(run_e, n - 1)]]
+        bad = bad_prev | bad_next
+        ndig, first, last = blocks
+        hopeless = (ndig - np.where(bad_prev, first, 0) - np.where(bad_next, last, 0)) < fast.min_any
         seg_l, ts_l, s_l, e_l = seg.tolist(), ts.tolist(), run_s.tolist(), run_e.tolist()
 
         def add(k, a, b):
@@ -847,7 +882,7 @@ class FastPatternEngine:
         if len(memo) > 200_000:
             memo.clear()
         plans, digits = [], []
-        for k in np.flatnonzero(~pure).tolist():
+        for k in np.flatnonzero(~pure & ~hopeless).tolist():
             a, b = s_l[k], e_l[k]
             key = buf[a - 1 : b + 3] if a else "\n" + buf[: b + 3]  # what the plan reads
             plan = memo.get(key, _MISSING)

@@ -190,6 +190,7 @@ class FastPhone:
                 low = min(low, sre_parse.parse(m.idd.pattern).getwidth()[0] + 3)
             lows.append(low)
         self._min_any = min(lows, default=0)
+        self.min_any = self._min_any  # (public: fastpatterns' run checks use it)
         self._max_minlen = max(self._minlen, default=0)
         self._idds = [m.idd if m is not None else None for m in self._region_meta]
         self._prefix_rules: dict = {}
