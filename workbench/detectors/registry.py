@@ -7,10 +7,14 @@ from importing torch.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 from typing import Any
 
 from pydantic import ValidationError
+
+_UNFREEZE_AT_EXIT: list[bool] = []
 
 DETECTORS: dict[str, str] = {
     "patterns": "workbench.detectors.fastpatterns:PatternsEngineDetector",  # engine: fast | presidio
@@ -43,9 +47,19 @@ def validate_detector_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_detectors(detectors: dict[str, dict[str, Any]]) -> list[Any]:
-    """Instantiate every detector of a profile (models load here, once per worker)."""
+    """Instantiate every detector of a profile (models load here, once per worker).
+
+    Then `gc.freeze()`: the detectors, their models and every module imported so far live as
+    long as the worker, and the cyclic garbage collector would walk all of them (about 480,000
+    objects with Presidio and spaCy loaded, 0.3 CPU-s a time) on each full collection while
+    the scan allocates. Frozen objects are never collected, which for these costs nothing."""
     out = []
     for name, cfg in detectors.items():
         cls = detector_class(name)
         out.append(cls(cls.Config.model_validate(cfg)))
+    gc.collect()
+    gc.freeze()
+    if not _UNFREEZE_AT_EXIT:  # give them back at exit, so extensions see them released
+        atexit.register(gc.unfreeze)
+        _UNFREEZE_AT_EXIT.append(True)
     return out
