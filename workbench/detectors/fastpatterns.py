@@ -467,6 +467,11 @@ class FastPatternEngine:
         self.recs: list[_Rec] = []
         self.pats: list[_Pat] = []
         self._phone_min = 99
+        # Presidio's registry hands recognizers out of a set, in an order that changes from one
+        # process to the next; a fixed order keeps the Hyperscan database (and its cache key)
+        # the same. The analyzer's results do not depend on the order (they are sorted and
+        # de-duplicated), but for identical rows of two recognizers, which one is named.
+        recognizers = sorted(recognizers, key=lambda r: (r.name, tuple(r.supported_entities), type(r).__name__))
         for rec in recognizers:
             if not set(rec.supported_entities) & set(self.entities):
                 continue
