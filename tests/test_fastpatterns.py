@@ -264,3 +264,18 @@ def test_remove_duplicates_equals_presidio():
         ours = {(r[0], r[1], r[2], r[3]) for r in remove_duplicates([list(r) for r in rows])}
         theirs = EntityRecognizer.remove_duplicates([RecognizerResult(r[0], r[1], r[2], r[3]) for r in rows])
         assert ours == {(r.entity_type, r.start, r.end, r.score) for r in theirs}, rows
+
+
+def test_recognizer_order_does_not_change_the_database(engines):
+    """Presidio's registry hands recognizers out in an order that changes between processes;
+    the engine's patterns (its Hyperscan database and cache key) must not follow it."""
+    from workbench.detectors.fastpatterns import FastPatternEngine
+
+    fast = engines[0]
+    recs = fast.registry.get_recognizers(language=fast.config.language, entities=fast.entities)
+    built = [
+        FastPatternEngine(order, fast.entities, fast.config.threshold, nlp=fast.engine.nlp)
+        for order in (recs, list(reversed(recs)))
+    ]
+    a, b = ([(p.hs_expr, p.hs_flags, p.name) for p in e.pats] for e in built)
+    assert a == b
