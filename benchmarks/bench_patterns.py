@@ -154,7 +154,9 @@ def stages(path: Path, kb: int) -> None:
 
     for name in ("_scan_chunk", "_plain_runs", "_direct_phone", "_windowed", "_phone_window", "_enhance"):
         wrap(name)
-    det(texts[:50])
+    # warm up on other records (one-off costs: digit automata, spaCy vocabulary), not these
+    step = max(1, int(path.stat().st_size / (kb * 1000)))
+    det([r for i, r in enumerate(read_records(path, 0, 20 * step)) if i % step == step // 2])
     acc.clear()
     c0 = time.process_time()
     for batch in batches(texts):

@@ -886,15 +886,11 @@ class FastPatternEngine:
             direct.setdefault(chunk_idx[seg_l[k]], []).append([entity, a - t0, b - t0, score, ri, ""])
 
         live = np.flatnonzero(pure & ~bad).tolist()
-        if live:
-            valid = fast.digit_validity([buf[s_l[k] : e_l[k]] for k in live])
-            for j in np.flatnonzero(valid.any(axis=1)).tolist():
-                k = live[j]
-                add(k, s_l[k], e_l[k])
+        digits = [buf[s_l[k] : e_l[k]] for k in live]
         memo = self._phone_run_memo
         if len(memo) > 200_000:
             memo.clear()
-        plans, digits = [], []
+        plans = []
         for k in np.flatnonzero(~pure & ~hopeless).tolist():
             a, b = s_l[k], e_l[k]
             key = buf[a - 1 : b + 3] if a else "\n" + buf[: b + 3]  # what the plan reads
@@ -908,7 +904,12 @@ class FastPatternEngine:
                 digits.extend(p[2] for p in plan[1])
         if not digits:
             return back
-        bits = (fast.digit_validity(digits) @ (1 << np.arange(len(fast.regions), dtype=np.int64))).tolist()
+        # one batch for the digits of all-digit runs and of the other runs' pieces
+        bits = fast.digit_validity(digits) @ (1 << np.arange(len(fast.regions), dtype=np.int64))
+        for j in np.flatnonzero(bits[: len(live)]).tolist():
+            k = live[j]
+            add(k, s_l[k], e_l[k])
+        bits = bits[len(live) :].tolist()
         i = 0
         for k, pieces in plans:
             done, hits = 0, set()
