@@ -764,11 +764,11 @@ class FastPatternEngine:
         base = starts[seg]
         plain = self._plain_runs(raw, starts, pos, heads, tails, run_s, run_e, seg, chunk_texts, run_pats)
         if plain is not None:
-            buf, plain = plain
+            buf, plain, cstart = plain
             sel = np.flatnonzero(plain)
             h, t = heads[sel], tails[sel]
             ndig = t - h + 1
-            pure = (run_e[sel] - run_s[sel]) == ndig
+            pure = ((run_e[sel] - run_s[sel]) == ndig) & (cstart[sel] == run_s[sel])
             # digits before each run's first and after its last character where a piece
             # `_parse_and_verify` tries can start or end ('.', ' ', '/', '(' or a '-' next to a
             # space: `_INNER_MATCHES` on ASCII runs)
@@ -791,7 +791,7 @@ class FastPatternEngine:
             else:
                 first = last = ndig
             blocks = (ndig, first, last)
-            back = self._direct_phone(chunk_idx, seg[sel], run_s[sel], run_e[sel], pure, blocks, starts, raw, buf, direct)
+            back = self._direct_phone(chunk_idx, seg[sel], cstart[sel], run_e[sel], pure, blocks, starts, raw, buf, direct)
             plain[sel[back]] = False
             rest = np.flatnonzero(~plain)
             seg, run_s, run_e, base = seg[rest], run_s[rest], run_e[rest], base[rest]
@@ -801,14 +801,16 @@ class FastPatternEngine:
         """Which runs are plain: libphonenumber's matcher, for every region, sees the run as one
         candidate, exactly its characters, whatever it decided before. Such a run has at most
         20 digits (so at most 20 digit blocks of at most 20 digits: `_PATTERN` takes all of it)
-        and no 'x' (`_SECOND_NUMBER_START_PATTERN` cannot cut it); the characters before it
-        that `_PATTERN` could start with (punctuation and lead characters) hold no lead
-        character '(', '[' or '+', so a candidate holding its first digit starts there; no
-        extension follows it (`_EXTN_PATTERNS_FOR_MATCHING` does not match at its end); and no
-        extension of a candidate ending at the last digit before it reaches it (runs are
-        maximal, so only an extension can carry a candidate across the gap before it).
-        Returns (the joined texts, boolean mask), or None when this does not apply (it needs
-        one phone recognizer, fastphone's verdicts and libphonenumber's internals as expected)."""
+        and no 'x' (`_SECOND_NUMBER_START_PATTERN` cannot cut it); a candidate holding its
+        first digit starts there when the characters before it that `_PATTERN` could start with
+        (punctuation and lead characters) hold no lead character '(', '[' or '+', else at the
+        first lead character of that stretch where `_PATTERN` matches, which must then take
+        exactly up to the run's end with no second number in it; no extension follows it
+        (`_EXTN_PATTERNS_FOR_MATCHING` does not match at its end); and no extension of a
+        candidate ending at the last digit before it reaches it (runs are maximal, so only an
+        extension can carry a candidate across the gap before it). Returns (the joined texts,
+        boolean mask, candidate starts), or None when this does not apply (it needs one phone
+        recognizer, fastphone's verdicts and libphonenumber's internals as expected)."""
         ext = _phone_extension()
         if ext is None or not _phone_internals_ok() or len(run_pats) != 1:
             return None
@@ -827,15 +829,34 @@ class FastPatternEngine:
         lead_cum = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(_ASCII_LEAD[raw], out=lead_cum[1:])
         before = np.where(run_s > 0, last_other[np.maximum(run_s - 1, 0)] + 1, 0)
+        led = np.flatnonzero(ok & (lead_cum[run_s] != lead_cum[before]) & (x_cum[run_s] == x_cum[before]))
         ok &= lead_cum[run_s] == lead_cum[before]
         text_end = starts[seg + 1] - 1
+        buf = "\n".join(chunk_texts)  # ASCII: character offsets are byte offsets
+        cstart = run_s.copy()
+        if len(led):
+            # a lead character before the run: the candidate starts at the first position of
+            # the stretch where libphonenumber's own pattern matches, and must end where the
+            # run does (no extension) and hold no second number
+            from phonenumbers import phonenumbermatcher as pm
+
+            pattern, second = pm._PATTERN.match, pm._SECOND_NUMBER_START_PATTERN.search
+            for i in led.tolist():
+                a, b, te = int(before[i]), int(run_e[i]), int(text_end[i])
+                for q in range(a, int(run_s[i])):
+                    if buf[q] in "([+":
+                        m = pattern(buf, q, te)
+                        if m is not None:
+                            if m.end() == b and second(buf, q, b) is None:
+                                cstart[i] = q
+                                ok[i] = True
+                            break
         # an extension after the run: where its first character can start one, ask the regex
         nxt = raw[np.minimum(run_e, n - 1)]
         check = np.flatnonzero(ok & (run_e < text_end) & ext_first[nxt])
-        # an extension from the previous digit (in the same text) reaching the run
+        # an extension from the previous digit (in the same text) reaching the candidate
         prev_digit = np.where(heads > 0, pos[np.maximum(heads - 1, 0)], -1)
         reach = np.flatnonzero(ok & (prev_digit >= starts[seg]))
-        buf = "\n".join(chunk_texts)  # ASCII: character offsets are byte offsets
         if len(check) or len(reach):
             match = ext_re.match
             for i in check.tolist():
@@ -843,9 +864,9 @@ class FastPatternEngine:
                     ok[i] = False
             for i in reach.tolist():
                 m = match(buf, int(prev_digit[i]) + 1, int(text_end[i]))
-                if m is not None and m.end() > run_s[i]:
+                if m is not None and m.end() > cstart[i]:
                     ok[i] = False
-        return buf, ok
+        return buf, ok, cstart
 
     def _direct_phone(self, chunk_idx, seg, run_s, run_e, pure, blocks, starts, raw, buf, direct):
         """Phone results of plain runs (`_plain_runs`; offsets in the joined buffer `buf`, whose
@@ -874,7 +895,8 @@ class FastPatternEngine:
         entity, score = rec.entity, rec.obj.SCORE
         n = len(raw)
         ts, te = starts[seg], starts[seg + 1] - 1
-        bad_prev = (run_s > ts) & _ASCII_BAD[raw[np.maximum(run_s - 1, 0)]]
+        # (a candidate starting with a lead character skips the check of the one before it)
+        bad_prev = (run_s > ts) & _ASCII_BAD[raw[np.maximum(run_s - 1, 0)]] & ~_ASCII_LEAD[raw[run_s]]
         bad_next = (run_e < te) & _ASCII_BAD[raw[np.minimum(run_e, n - 1)]]
         bad = bad_prev | bad_next
         ndig, first, last = blocks
@@ -897,8 +919,15 @@ class FastPatternEngine:
             plan = memo.get(key, _MISSING)
             if plan is _MISSING:
                 plan = memo[key] = fast.plan(buf, a, b)
-            if plan is None or plan[0]:
-                back.append(k)  # outside fastphone's class (a plus sign cannot be in a run)
+            if plan is None:
+                back.append(k)  # outside fastphone's class: libphonenumber on a window
+            elif plan[0]:  # a plus sign: fastphone's own verdicts (not only digits count)
+                hits = {h for h in fast.verdicts(buf, a, b) if h is not None}
+                if any(h[1] != b - a for h in hits):
+                    back.append(k)
+                    continue
+                for h in hits:
+                    add(k, a + h[0], b)
             elif plan[1]:
                 plans.append((k, plan[1]))
                 digits.extend(p[2] for p in plan[1])
