@@ -881,8 +881,8 @@ class FastPatternEngine:
         run's start (and fails the check of the character before it) or at or after a split
         character, and either ends at the run's end (failing the check of the character after
         it) or at a split character ('.', ' ', '/', '(', a '-' next to a space: where
-        `_INNER_MATCHES` start and end on ASCII runs). One row per
-        region that matches; `_windowed` removes
+        `_INNER_MATCHES` start and end on ASCII runs). Candidates with a plus sign get
+        fastphone's verdicts one by one. One row per region that matches; `_windowed` removes
         duplicates as the recognizer does. Returns the indices of runs left to a window: the
         verdict is libphonenumber's own (outside fastphone's class), or a match ends before
         the run does (the matcher then searches again inside the run)."""
