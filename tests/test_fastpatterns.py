@@ -133,6 +133,37 @@ def test_number_like_strings_phone_filter(engines):
     assert _diffs("numbers", texts, a, b) == []
 
 
+def test_runs_joined_by_extensions_and_lead_characters(engines):
+    """Digit runs next to what can make libphonenumber see them otherwise than alone: an
+    extension after a number (reaching the next run), lead characters and punctuation before
+    a run, a second number after a slash and an 'x', letters and currency around."""
+    import random
+
+    fast, stock = engines
+    rnd = random.Random(5)
+
+    def run():
+        k = rnd.randint(2, 12)
+        d = "".join(rnd.choice("0123456789") for _ in range(k))
+        sep = rnd.choice(["", "", " ", "-", ".", " - ", "/"])
+        i = rnd.randint(1, k - 1)
+        return d[:i] + sep + d[i:]
+
+    joins = [" ext ", " ext. ", " x ", "x", "#", ";ext=", " int ", " anexo ", ", ", "     ", " -  - ",
+             " / x", "/x", "\t", " and ", "-", " (", " [", " +", "+ ", "((", " ~ "]
+    edges = ["", "", " ", "a", "$", "%", "(", "+", "[", "tel: ", "#", "x", "\n"]
+    texts = []
+    for _ in range(1200):
+        parts = [rnd.choice(edges), run()]
+        for _ in range(rnd.randint(1, 3)):
+            parts += [rnd.choice(joins), run()]
+        parts.append(rnd.choice(edges + ["#", " ext 7", "Z", "T12"]))
+        texts.append("".join(parts))
+    a, b = stock(texts), fast(texts)
+    assert sum(1 for x in a for s in x if s.entity_type == "PHONE_NUMBER") > 100
+    assert _diffs("joined runs", texts, a, b) == []
+
+
 def _prf(pred, gold):
     tp = len(pred & gold)
     p = tp / len(pred) if pred else 1.0

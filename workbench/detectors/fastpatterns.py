@@ -247,10 +247,13 @@ def _phone_internals_ok() -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _phone_extension():
-    """(libphonenumber's extension pattern as the matcher compiles it, the ASCII characters it
-    can start with), or None when its internals differ from what `_digit_runs` assumes: its
-    candidate pattern is lead characters and punctuation, 1 to 20 digits, more digit blocks
-    after punctuation, then an optional extension."""
+    """libphonenumber's extension pattern as the matcher compiles it, with ASCII tables for
+    `_plain_runs`: `start2[a, b]`, whether a text going on with the characters a, b can start an
+    extension (regex partial matching); `joins[c]`, whether c may lie between a number and its
+    extension's digits (every ASCII character of the pattern's source, letters in both cases,
+    tab and space: a superset). None when libphonenumber's internals differ from what
+    `_plain_runs` assumes: its candidate pattern is lead characters and punctuation, 1 to 20
+    digits, more digit blocks after punctuation, then an optional extension."""
     try:
         from phonenumbers import phonenumbermatcher as pm
         from phonenumbers import phonenumberutil as pnu
@@ -259,10 +262,16 @@ def _phone_extension():
         if not pm._PATTERN.pattern.endswith("\\d{1,20}){0,20}(?:" + ext + ")?"):
             return None
         comp = regex.compile("(?:" + ext + ")", pnu._REGEX_FLAGS)
-        first = np.zeros(256, dtype=bool)
-        for c in range(128):
-            first[c] = comp.match(chr(c), partial=True) is not None
-        return std_re.compile("(?:" + ext + ")", pnu._REGEX_FLAGS), first
+        start2 = np.zeros((256, 256), dtype=bool)
+        for a in range(128):
+            if comp.match(chr(a), partial=True) is not None:
+                for b in range(128):
+                    start2[a, b] = comp.match(chr(a) + chr(b), partial=True) is not None
+        joins = np.zeros(256, dtype=bool)
+        for c in {*ext.lower(), *ext.upper(), " ", "\t"}:
+            if ord(c) < 128:
+                joins[ord(c)] = True
+        return std_re.compile("(?:" + ext + ")", pnu._REGEX_FLAGS), start2, joins
     except Exception:
         return None
 
@@ -818,7 +827,7 @@ class FastPatternEngine:
         fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
         if not fast.enabled or len(fast.regions) > 62:  # (region sets as bits of an int64)
             return None
-        ext_re, ext_first = ext
+        ext_re, start2, joins = ext
         n = len(raw)
         x_cum = np.zeros(n + 1, dtype=np.int32)
         np.cumsum((raw | 0x20) == ord("x"), out=x_cum[1:])
@@ -851,12 +860,17 @@ class FastPatternEngine:
                                 cstart[i] = q
                                 ok[i] = True
                             break
-        # an extension after the run: where its first character can start one, ask the regex
-        nxt = raw[np.minimum(run_e, n - 1)]
-        check = np.flatnonzero(ok & (run_e < text_end) & ext_first[nxt])
-        # an extension from the previous digit (in the same text) reaching the candidate
+        # an extension after the run: where its next two characters can start one, ask the regex
+        nxt = start2[raw[np.minimum(run_e, n - 1)], raw[np.minimum(run_e + 1, n - 1)]]
+        check = np.flatnonzero(ok & (run_e < text_end) & nxt)
+        # an extension from the previous digit (in the same text) reaching the candidate: only
+        # where every character between them may lie inside an extension, ask the regex
         prev_digit = np.where(heads > 0, pos[np.maximum(heads - 1, 0)], -1)
-        reach = np.flatnonzero(ok & (prev_digit >= starts[seg]))
+        alien = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(~joins[raw], out=alien[1:])
+        inside = prev_digit >= starts[seg]
+        q1 = np.where(inside, prev_digit + 1, 0)
+        reach = np.flatnonzero(ok & inside & (alien[cstart] == alien[q1]))
         if len(check) or len(reach):
             match = ext_re.match
             for i in check.tolist():
