@@ -205,6 +205,8 @@ def _group_regions(key, seg, a, b, chunk_idx, regions, pats=None, pid=None) -> N
         else:
             for p_ in pats:
                 got[p_] = lst
+
+
 @contextlib.contextmanager
 def _gc_paused():
     """The cyclic garbage collector off for a batch (see `FastPatternEngine.analyze_batch`)."""
@@ -800,7 +802,9 @@ class FastPatternEngine:
             else:
                 first = last = ndig
             blocks = (ndig, first, last)
-            back = self._direct_phone(chunk_idx, seg[sel], cstart[sel], run_e[sel], pure, blocks, starts, raw, buf, direct)
+            back = self._direct_phone(
+                chunk_idx, seg[sel], cstart[sel], run_e[sel], pure, blocks, starts, raw, buf, direct
+            )
             plain[sel[back]] = False
             rest = np.flatnonzero(~plain)
             seg, run_s, run_e, base = seg[rest], run_s[rest], run_e[rest], base[rest]
@@ -989,7 +993,11 @@ class FastPatternEngine:
                 if low is _MISSING:
                     check = self._ctx_precheck()[0]
                     low = check.lowered(text, lo, hi) if check.enabled else None
-                    silent = {ri for ri, words in weak.items() if not words or (low is not None and not any(w in low for w in words))}
+                    silent = {
+                        ri
+                        for ri, words in weak.items()
+                        if not words or (low is not None and not any(w in low for w in words))
+                    }
                 if p.rec in silent:
                     continue  # no context word in the segment: no match of this recognizer is reported
             rec = recs[p.rec]

@@ -577,9 +577,9 @@ class FastPhone:
         simple class: (whether it holds a plus sign, the pieces `_parse_and_verify` may accept
         in the order it tries them, as (start, end) relative to `start`, the piece's digits,
         whether they follow a plus sign)), tuples all through (callers keep many: tuples of
-        atoms cost the garbage collector nothing); None outside the class. For each region the verdict
-        is the first piece whose digits are valid there (`valid`; without a plus sign in the
-        candidate, only for the regions `_regions_for` gives)."""
+        atoms cost the garbage collector nothing); None outside the class. For each region the
+        verdict is the first piece whose digits are valid there (`valid`; without a plus sign in
+        the candidate, only for the regions `_regions_for` gives)."""
         if not self.enabled or end - start > _MAX_INPUT:
             return None
         cand = text[start:end]
@@ -597,7 +597,7 @@ class FastPhone:
         if cand.isdigit():  # one piece, no date, no time stamp, nothing to strip
             n = len(cand)
             if n < self._min_any or n < 2:
-                return False, []
+                return False, ()
             bad = self._bad_char
             if start > 0:
                 b = bad.get(text[start - 1])
@@ -649,7 +649,8 @@ class FastPhone:
         `_is_valid` (the region of the number chosen by leading digits among those of the
         country code, its general description and number types); and, read in national
         format, the national prefix the first fitting number format requires. The (string,
-        region) pairs left over, and all pairs of a length group where a pattern has no automaton, go to the scalar path; `batch_stats` counts both."""
+        region) pairs left over, and all pairs of a length group where a pattern has no
+        automaton, go to the scalar path; `batch_stats` counts both."""
         if not self.enabled:
             return None
         out = np.zeros((len(ds), len(self.regions)), dtype=bool)
