@@ -46,12 +46,14 @@ def engines():
 
 
 def _diffs(name, texts, a, b):
+    """Findings of one engine that the other lacks, or with another score (beyond 0.01) or
+    other extras (recognizer, context boost and its word)."""
     out = []
     for i, (x, y) in enumerate(zip(a, b)):
-        kx = {(s.entity_type, s.start, s.end): s.score for s in x}
-        ky = {(s.entity_type, s.start, s.end): s.score for s in y}
+        kx = {(s.entity_type, s.start, s.end): (s.score, s.extra) for s in x}
+        ky = {(s.entity_type, s.start, s.end): (s.score, s.extra) for s in y}
         for k in sorted(set(kx) | set(ky)):
-            if k in kx and k in ky and abs(kx[k] - ky[k]) <= 0.01:
+            if k in kx and k in ky and abs(kx[k][0] - ky[k][0]) <= 0.01 and kx[k][1] == ky[k][1]:
                 continue
             if (name, i, *k) in ALLOWED:
                 continue

@@ -1478,7 +1478,7 @@ class FastPatternsDetector:
                     continue
                 rec = self.engine.recs[ri].name
                 extra: dict[str, Any] = {"recognizer": rec}
-                if word:
+                if word:  # (the stock detector reports it too)
                     extra["context_word"] = word
                 out[ti].append(Span(ent, s, e, float(score), NAME, rec, extra))
 

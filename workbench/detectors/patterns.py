@@ -209,7 +209,11 @@ class PatternsDetector:
         spans: list[Span] = []
         for ws, we, own_start, own_end in windows(len(text), cfg.window_chars, cfg.window_overlap):
             results = self.analyzer.analyze(
-                text=text[ws:we], language=cfg.language, entities=self.entities, score_threshold=cfg.threshold
+                text=text[ws:we],
+                language=cfg.language,
+                entities=self.entities,
+                score_threshold=cfg.threshold,
+                return_decision_process=True,  # keeps the context word of a boost (built anyway)
             )
             for r in results:
                 start, end = r.start + ws, r.end + ws
@@ -221,7 +225,11 @@ class PatternsDetector:
                 rec = meta.get("recognizer_name", "")
                 extra: dict[str, Any] = {"recognizer": rec}
                 if meta.get("is_score_enhanced_by_context"):
-                    extra["context_enhanced"] = True
+                    extra["context_enhanced"] = True  # (a recognizer's own boost)
+                # the context word Presidio's enhancer boosted the score with
+                word = getattr(r.analysis_explanation, "supportive_context_word", "")
+                if word:
+                    extra["context_word"] = word
                 spans.append(Span(r.entity_type, start, end, float(r.score), NAME, rec, extra))
         spans.sort(key=lambda s: (s.start, s.end, s.entity_type))
         return spans
