@@ -42,7 +42,7 @@ def sample(path: Path, every: int = 23) -> tuple[int, list[str]]:
 
 def scalar(f: FastPhone, ds) -> np.ndarray:
     out = np.zeros((len(ds), len(f.regions)), dtype=bool)
-    lo = max(f._min_any, 2)
+    lo = max(f.min_any, 2)
     for i, d in enumerate(ds):
         n = len(d)
         if n >= lo:

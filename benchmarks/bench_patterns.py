@@ -154,9 +154,26 @@ def stages(path: Path, kb: int) -> None:
 
     for name in ("_scan_chunk", "_plain_runs", "_direct_phone", "_windowed", "_phone_window", "_enhance"):
         wrap(name)
-    # warm up on other records (one-off costs: digit automata, spaCy vocabulary), not these
-    step = max(1, int(path.stat().st_size / (kb * 1000)))
-    det([r for i, r in enumerate(read_records(path, 0, 20 * step)) if i % step == step // 2])
+    # warm up on three times as many other records (one-off costs: digit automata for the number
+    # lengths seen, spaCy vocabulary), not on these
+    step = max(4, int(path.stat().st_size / (kb * 1000)))
+    others = (step // 4, step // 2, 3 * step // 4)
+    for batch in batches(r for i, r in enumerate(read_records(path)) if i % step in others):
+        det(batch)
+    counts = {"digit runs": 0, "plain runs": 0, "phone windows": 0}
+    plain_runs, phone_window = eng._plain_runs, eng._phone_window
+
+    def counted_plain(*a):
+        ok, cstart = plain_runs(*a)
+        counts["digit runs"] += len(ok)
+        counts["plain runs"] += int(ok.sum())
+        return ok, cstart
+
+    def counted_window(*a):
+        counts["phone windows"] += 1
+        return phone_window(*a)
+
+    eng._plain_runs, eng._phone_window = counted_plain, counted_window
     acc.clear()
     c0 = time.process_time()
     for batch in batches(texts):
@@ -177,6 +194,7 @@ def stages(path: Path, kb: int) -> None:
     print(f"stages on {k:.0f} KB ({len(texts)} records): {total:.2f} CPU-s, {k / total:.0f} KB/CPU-s")
     for name, v in rows.items():
         print(f"  {v / total:4.0%}  {v:6.2f} s  {name}")
+    print("  " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
 
 
 def ray_runs(path: Path, n_records: int) -> list[dict]:

@@ -1,7 +1,7 @@
 """`FastPhone.digit_validity` equals its scalar definition, and the digit automata equal `re`.
 
 For every digit string d and region ri, `digit_validity` must give exactly
-`len(d) >= max(_min_any, 2) and ri in _regions_for(len(d), d) and valid(ri, d, False)`, computed
+`len(d) >= max(min_any, 2) and ri in _regions_for(len(d), d) and valid(ri, d, False)`, computed
 here on a separate FastPhone (its memos independent of the batch's own scalar fallback). The
 strings are cut from generated corpus text (benchmarks/pii_corpus.py) and fuzzed: every length
 1..20, prefixed with the regions' country codes, international and national prefixes, leading
@@ -44,7 +44,7 @@ def _regions() -> tuple[str, ...]:
 
 def scalar(f: FastPhone, ds) -> np.ndarray:
     """The scalar definition, row by row."""
-    lo = max(f._min_any, 2)
+    lo = max(f.min_any, 2)
     out = np.zeros((len(ds), len(f.regions)), dtype=bool)
     for i, d in enumerate(ds):
         n = len(d)

@@ -468,6 +468,17 @@ class ChunkWalk:
                 return None
             return (yield (0, kws(reversed(toks) if backward else toks))), loose
 
+        def gap_unit(g, mn, backward):
+            """The whitespace token text `g` between two chunks as a unit (its tokens, nearest
+            first); returns the new mn, or None once it has told `consume` to stop."""
+            if not g:
+                return mn
+            toks = self.tokens(g, gap=True)
+            if toks is None:
+                yield None
+                return None
+            return (yield (0, kws(reversed(toks) if backward else toks)))
+
         def back_units():
             loose = 0
             mn = yield
@@ -486,12 +497,9 @@ class ChunkWalk:
                         yield None  # non-ASCII whitespace: a longer spaCy run
                         return
                     g = text[gs + 1 : p] if text[gs] == " " else text[gs:p]
-                if g:
-                    toks = self.tokens(g, gap=True)
-                    if toks is None:
-                        yield None
-                        return
-                    mn = yield (0, kws(reversed(toks)))
+                mn = yield from gap_unit(g, mn, True)
+                if mn is None:
+                    return
                 if gs == lo:
                     break
                 b = a = gs
@@ -520,12 +528,9 @@ class ChunkWalk:
                     yield None  # non-ASCII whitespace next to the gap: a longer spaCy run
                     return
                 g = text[p + 1 : ge] if text[p] == " " else text[p:ge]
-                if g:
-                    toks = self.tokens(g, gap=True)
-                    if toks is None:
-                        yield None
-                        return
-                    mn = yield (0, kws(toks))
+                mn = yield from gap_unit(g, mn, False)
+                if mn is None:
+                    return
                 if ge >= hi:
                     break
                 a = ge

@@ -173,16 +173,10 @@ _ASCII_DIGIT[ord("0") : ord("9") + 1] = True
 _ASCII_PHONE_PUNCT = np.zeros(256, dtype=bool)
 _ASCII_PHONE_PUNCT[np.frombuffer((_PHONE_PUNCT_ASCII + _PHONE_PUNCT_ASCII.upper()).encode(), dtype=np.uint8)] = True
 
-# libphonenumber's lead characters (an opening bracket or plus sign may start a candidate before
-# its first digit), and the ASCII characters `_is_invalid_punctuation_symbol`/`_is_latin_letter`
-# reject next to a candidate
-_ASCII_LEAD = np.zeros(256, dtype=bool)
-_ASCII_LEAD[np.frombuffer(b"([+", dtype=np.uint8)] = True
-_ASCII_PL = _ASCII_PHONE_PUNCT | _ASCII_LEAD
+# where a piece `_parse_and_verify` tries can start or end on an ASCII run (`_INNER_MATCHES`), with
+# a '-' next to a space
 _ASCII_SPLIT = np.zeros(256, dtype=bool)
 _ASCII_SPLIT[np.frombuffer(b"./( ", dtype=np.uint8)] = True
-_ASCII_BAD = np.zeros(256, dtype=bool)
-_ASCII_BAD[np.frombuffer(b"%$ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = True
 
 _MISSING = object()
 
@@ -677,8 +671,12 @@ class FastPatternEngine:
                         encoded.append(t.encode("utf-8"))
                     except UnicodeEncodeError:  # lone surrogates: no Hyperscan, whole text
                         encoded.append(b"")
+            buf = b"\n".join(encoded)
+            joined = None  # (no digit runs: Hyperscan finds phone candidates here)
         else:
-            encoded = [t.encode("ascii") for t in chunk_texts]
+            joined = "\n".join(chunk_texts)  # ASCII: character offsets are byte offsets
+            buf = joined.encode("ascii")
+            encoded = chunk_texts  # (no text is left out of the scan)
         for j, i in enumerate(chunk_idx):
             regions[i] = {}
             if not encoded[j] and chunk_texts[j]:
@@ -686,16 +684,12 @@ class FastPatternEngine:
         run_pats = self._run_pats[kind]
         if not any_expr and not run_pats:
             return
-        buf = b"\n".join(encoded)
         raw = np.frombuffer(buf, dtype=np.uint8)
-        if kind == "unicode":
-            sizes = [len(t) + 1 for t in chunk_texts]
-        else:
-            sizes = [len(b) + 1 for b in encoded]
+        sizes = [len(t) + 1 for t in chunk_texts]  # (characters; bytes too for ASCII)
         starts = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=starts[1:])
         if run_pats:
-            self._digit_runs(raw, starts, chunk_idx, regions, run_pats, chunk_texts, direct)
+            self._digit_runs(raw, joined, starts, chunk_idx, regions, run_pats, direct)
         hits: list[tuple[int, int, int]] = []
         add = hits.append
         if any_expr:
@@ -749,7 +743,7 @@ class FastPatternEngine:
         key = r_pid[ok] * len(sizes) + r_seg[ok]  # (pattern, text) groups, contiguous
         _group_regions(key, r_seg[ok], r_s[ok], r_e[ok], chunk_idx, regions, None, r_pid[ok])
 
-    def _digit_runs(self, raw, starts, chunk_idx, regions, run_pats, chunk_texts, direct) -> None:
+    def _digit_runs(self, raw, joined, starts, chunk_idx, regions, run_pats, direct) -> None:
         """Phone candidates of ASCII texts, vectorised: maximal runs of digits in which every
         gap is at most 4 characters of libphonenumber's punctuation (the same runs as
         `_phone_candidate`), with at least `_phone_min` digits; one region per run.
@@ -773,44 +767,34 @@ class FastPatternEngine:
             return
         seg = np.searchsorted(starts, run_s, side="right") - 1
         base = starts[seg]
-        plain = self._plain_runs(raw, starts, pos, heads, tails, run_s, run_e, seg, chunk_texts, run_pats)
-        if plain is not None:
-            buf, plain, cstart = plain
+        phone = self._plain_phone(run_pats)
+        if phone is not None:
+            ri, fast = phone
+            plain, cstart = self._plain_runs(fast, raw, joined, starts, pos, heads, tails, run_s, run_e, seg)
             sel = np.flatnonzero(plain)
-            h, t = heads[sel], tails[sel]
-            ndig = t - h + 1
-            pure = ((run_e[sel] - run_s[sel]) == ndig) & (cstart[sel] == run_s[sel])
-            # digits before each run's first and after its last character where a piece
-            # `_parse_and_verify` tries can start or end ('.', ' ', '/', '(' or a '-' next to a
-            # space: `_INNER_MATCHES` on ASCII runs)
-            split = _ASCII_SPLIT[raw]
-            dash = np.flatnonzero(raw == ord("-"))
-            if len(dash):
-                near = (raw[np.maximum(dash - 1, 0)] == 32) | (raw[np.minimum(dash + 1, len(raw) - 1)] == 32)
-                split[dash[near]] = True
-            cuts = np.flatnonzero(split)
-            dcum = np.zeros(len(raw) + 1, dtype=np.int64)
-            np.cumsum(is_digit, out=dcum[1:])
-            rs, re_ = run_s[sel], run_e[sel]
-            if len(cuts):
-                k = np.searchsorted(cuts, rs)
-                c1 = cuts[np.minimum(k, len(cuts) - 1)]
-                first = np.where((k < len(cuts)) & (c1 < re_), dcum[c1] - dcum[rs], ndig)
-                k = np.searchsorted(cuts, re_) - 1
-                c2 = cuts[np.maximum(k, 0)]
-                last = np.where((k >= 0) & (c2 >= rs), dcum[re_] - dcum[c2], ndig)
-            else:
-                first = last = ndig
-            blocks = (ndig, first, last)
             back = self._direct_phone(
-                chunk_idx, seg[sel], cstart[sel], run_e[sel], pure, blocks, starts, raw, buf, direct
+                ri, fast, chunk_idx, seg[sel], cstart[sel], run_s[sel], run_e[sel], tails[sel] - heads[sel] + 1,
+                is_digit, starts, raw, joined, direct,
             )
             plain[sel[back]] = False
             rest = np.flatnonzero(~plain)
             seg, run_s, run_e, base = seg[rest], run_s[rest], run_e[rest], base[rest]
         _group_regions(seg, seg, run_s - base, run_e - base, chunk_idx, regions, run_pats)
 
-    def _plain_runs(self, raw, starts, pos, heads, tails, run_s, run_e, seg, chunk_texts, run_pats):
+    def _plain_phone(self, run_pats):
+        """(recognizer index, FastPhone) for `_plain_runs`, or None when it does not apply: it
+        needs one phone recognizer, fastphone's verdicts and libphonenumber's internals as
+        `_phone_extension` expects (and region sets that fit the bits of an int64)."""
+        if _phone_extension() is None or not _phone_internals_ok() or len(run_pats) != 1:
+            return None
+        ri = self.pats[run_pats[0]].rec
+        rec = self.recs[ri]
+        fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
+        if not fast.enabled or len(fast.regions) > 62:
+            return None
+        return ri, fast
+
+    def _plain_runs(self, fast, raw, joined, starts, pos, heads, tails, run_s, run_e, seg):
         """Which runs are plain: libphonenumber's matcher, for every region, sees the run as one
         candidate, exactly its characters, whatever it decided before. Such a run has at most
         20 digits (so at most 20 digit blocks of at most 20 digits: `_PATTERN` takes all of it)
@@ -821,31 +805,23 @@ class FastPatternEngine:
         exactly up to the run's end with no second number in it; no extension follows it
         (`_EXTN_PATTERNS_FOR_MATCHING` does not match at its end); and no extension of a
         candidate ending at the last digit before it reaches it (runs are maximal, so only an
-        extension can carry a candidate across the gap before it). Returns (the joined texts,
-        boolean mask, candidate starts), or None when this does not apply (it needs one phone
-        recognizer, fastphone's verdicts and libphonenumber's internals as expected)."""
-        ext = _phone_extension()
-        if ext is None or not _phone_internals_ok() or len(run_pats) != 1:
-            return None
-        rec = self.recs[self.pats[run_pats[0]].rec]
-        fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
-        if not fast.enabled or len(fast.regions) > 62:  # (region sets as bits of an int64)
-            return None
-        ext_re, start2, joins = ext
+        extension can carry a candidate across the gap before it). Returns (boolean mask,
+        candidate starts); `joined` is the chunk's texts joined by "\n" (offsets as in `raw`)."""
+        ext_re, start2, joins = _phone_extension()
+        lead = fast.ascii_lead
         n = len(raw)
         x_cum = np.zeros(n + 1, dtype=np.int32)
         np.cumsum((raw | 0x20) == ord("x"), out=x_cum[1:])
         ok = ((tails - heads + 1) <= 20) & (x_cum[run_e] == x_cum[run_s])
         # the stretch of punctuation/lead characters before each run: no lead character in it
         idx = np.arange(n, dtype=np.int64)
-        last_other = np.maximum.accumulate(np.where(_ASCII_PL[raw], -1, idx))
+        last_other = np.maximum.accumulate(np.where((_ASCII_PHONE_PUNCT | lead)[raw], -1, idx))
         lead_cum = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(_ASCII_LEAD[raw], out=lead_cum[1:])
+        np.cumsum(lead[raw], out=lead_cum[1:])
         before = np.where(run_s > 0, last_other[np.maximum(run_s - 1, 0)] + 1, 0)
         led = np.flatnonzero(ok & (lead_cum[run_s] != lead_cum[before]) & (x_cum[run_s] == x_cum[before]))
         ok &= lead_cum[run_s] == lead_cum[before]
         text_end = starts[seg + 1] - 1
-        buf = "\n".join(chunk_texts)  # ASCII: character offsets are byte offsets
         cstart = run_s.copy()
         if len(led):
             # a lead character before the run: the candidate starts at the first position of
@@ -857,10 +833,10 @@ class FastPatternEngine:
             for i in led.tolist():
                 a, b, te = int(before[i]), int(run_e[i]), int(text_end[i])
                 for q in range(a, int(run_s[i])):
-                    if buf[q] in "([+":
-                        m = pattern(buf, q, te)
+                    if joined[q] in "([+":
+                        m = pattern(joined, q, te)
                         if m is not None:
-                            if m.end() == b and second(buf, q, b) is None:
+                            if m.end() == b and second(joined, q, b) is None:
                                 cstart[i] = q
                                 ok[i] = True
                             break
@@ -878,16 +854,19 @@ class FastPatternEngine:
         if len(check) or len(reach):
             match = ext_re.match
             for i in check.tolist():
-                if match(buf, int(run_e[i]), int(text_end[i])):
+                if match(joined, int(run_e[i]), int(text_end[i])):
                     ok[i] = False
             for i in reach.tolist():
-                m = match(buf, int(prev_digit[i]) + 1, int(text_end[i]))
+                m = match(joined, int(prev_digit[i]) + 1, int(text_end[i]))
                 if m is not None and m.end() > cstart[i]:
                     ok[i] = False
-        return buf, ok, cstart
+        return ok, cstart
 
-    def _direct_phone(self, chunk_idx, seg, run_s, run_e, pure, blocks, starts, raw, buf, direct):
-        """Phone results of plain runs (`_plain_runs`; offsets in the joined buffer `buf`, whose
+    def _direct_phone(
+        self, ri, fast, chunk_idx, seg, cstart, run_s, run_e, ndig, is_digit, starts, raw, buf, direct
+    ):
+        """Phone results of plain runs (`_plain_runs`: candidates [cstart, run_e) holding the digit
+        run [run_s, run_e) of `ndig` digits; offsets in the joined buffer `buf`, whose
         "\n" between texts `_extract_match` treats as it treats a text's edge). All-digit runs:
         none next to a Latin letter, '%' or '$' (`_parse_and_verify`'s neighbour check), else
         the region verdicts of the digits (`FastPhone.digit_validity`, vectorised). Other
@@ -907,19 +886,32 @@ class FastPatternEngine:
         back: list[int] = []
         if not len(seg):
             return back
-        ri = self.pats[self._run_pats["ascii"][0]].rec
-        rec = self.recs[ri]
-        fast = _fast_phone(rec.obj.supported_regions, rec.obj.leniency)
-        entity, score = rec.entity, rec.obj.SCORE
+        entity, score = self.recs[ri].entity, self.recs[ri].obj.SCORE
         n = len(raw)
+        pure = ((run_e - run_s) == ndig) & (cstart == run_s)
+        # digits before the run's first and after its last split character (`_ASCII_SPLIT`)
+        split = _ASCII_SPLIT[raw]
+        dash = np.flatnonzero(raw == ord("-"))
+        if len(dash):
+            split[dash[(raw[np.maximum(dash - 1, 0)] == 32) | (raw[np.minimum(dash + 1, n - 1)] == 32)]] = True
+        cuts = np.flatnonzero(split)
+        dcum = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(is_digit, out=dcum[1:])
+        first = last = ndig
+        if len(cuts):
+            k = np.searchsorted(cuts, run_s)
+            c1 = cuts[np.minimum(k, len(cuts) - 1)]
+            first = np.where((k < len(cuts)) & (c1 < run_e), dcum[c1] - dcum[run_s], ndig)
+            k = np.searchsorted(cuts, run_e) - 1
+            c2 = cuts[np.maximum(k, 0)]
+            last = np.where((k >= 0) & (c2 >= run_s), dcum[run_e] - dcum[c2], ndig)
         ts, te = starts[seg], starts[seg + 1] - 1
         # (a candidate starting with a lead character skips the check of the one before it)
-        bad_prev = (run_s > ts) & _ASCII_BAD[raw[np.maximum(run_s - 1, 0)]] & ~_ASCII_LEAD[raw[run_s]]
-        bad_next = (run_e < te) & _ASCII_BAD[raw[np.minimum(run_e, n - 1)]]
+        bad_prev = (cstart > ts) & fast.ascii_bad[raw[np.maximum(cstart - 1, 0)]] & ~fast.ascii_lead[raw[cstart]]
+        bad_next = (run_e < te) & fast.ascii_bad[raw[np.minimum(run_e, n - 1)]]
         bad = bad_prev | bad_next
-        ndig, first, last = blocks
         hopeless = (ndig - np.where(bad_prev, first, 0) - np.where(bad_next, last, 0)) < fast.min_any
-        seg_l, ts_l, s_l, e_l = seg.tolist(), ts.tolist(), run_s.tolist(), run_e.tolist()
+        seg_l, ts_l, s_l, e_l = seg.tolist(), ts.tolist(), cstart.tolist(), run_e.tolist()
 
         def add(k, a, b):
             t0 = ts_l[k]

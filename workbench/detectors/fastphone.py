@@ -189,8 +189,7 @@ class FastPhone:
             if m.idd is not None:
                 low = min(low, sre_parse.parse(m.idd.pattern).getwidth()[0] + 3)
             lows.append(low)
-        self._min_any = min(lows, default=0)
-        self.min_any = self._min_any  # (public: fastpatterns' run checks use it)
+        self.min_any = min(lows, default=0)
         self._max_minlen = max(self._minlen, default=0)
         self._idds = [m.idd if m is not None else None for m in self._region_meta]
         self._prefix_rules: dict = {}
@@ -199,7 +198,7 @@ class FastPhone:
         self._has_unknown_region = len(self._valid_regions) < len(self.regions)
         # Candidates of fewer characters match for no region, whatever their characters: a
         # number needs min_any digits, or a plus sign and 3 digits (POSSIBLE leniency: no bound)
-        self.min_chars = min(self._min_any, 4) if self.enabled else 0
+        self.min_chars = min(self.min_any, 4) if self.enabled else 0
         # per digit count below _max_minlen: the regions a national number can be valid for
         self._by_len = [[ri for ri in self._valid_regions if n >= self._minlen[ri]] for n in range(self._max_minlen)]
         idd_pats = [m.idd.pattern for m in self._region_meta if m is not None and m.idd is not None]
@@ -211,6 +210,12 @@ class FastPhone:
             "(?u)[\u2012-\u2015\uff0d]\\s*(.+)": "\u2012", "(?u)\\.+\\s*([^.]+)": ".", "(?u)\\s+(\\S+)": " ",
         }
         self._inner = [(p, known.get(p.pattern)) for p in pm._INNER_MATCHES]
+        # per ASCII code: the characters `_parse_and_verify` rejects next to a candidate, and the
+        # lead characters ('(', '[', '+') that start one before its first digit (fastpatterns)
+        self.ascii_bad = np.array([self._bad(chr(c)) if c < 128 else False for c in range(256)], dtype=bool)
+        self.ascii_lead = np.array(
+            [c < 128 and pm._LEAD_PATTERN.match(chr(c)) is not None for c in range(256)], dtype=bool
+        )
         # digit_validity: automata by (pattern, prefix mode), format pattern widths, counts of
         # (string, region) pairs answered in batch and by the scalar path
         self._dfas: dict = {}
@@ -596,7 +601,7 @@ class FastPhone:
             return False, ()
         if cand.isdigit():  # one piece, no date, no time stamp, nothing to strip
             n = len(cand)
-            if n < self._min_any or n < 2:
+            if n < self.min_any or n < 2:
                 return False, ()
             bad = self._bad_char
             if start > 0:
@@ -613,7 +618,7 @@ class FastPhone:
             return False, ()
         if pm._TIME_STAMPS.search(cand) and pm._TIME_STAMPS_SUFFIX.match(text, end):
             return False, ()
-        lo = min(self._min_any, 3) if has_plus else self._min_any
+        lo = min(self.min_any, 3) if has_plus else self.min_any
         if len(_NON_DIGITS.sub("", cand)) < lo:
             return False, ()  # too few digits for any region
         pieces = []
@@ -635,7 +640,7 @@ class FastPhone:
     def digit_validity(self, ds: Sequence[str]):
         """Per string of `ds` (ASCII digits only) and per region, what the scalar path of
         `_verdicts` gives a candidate made of those digits alone (neighbours aside):
-        `len(d) >= max(_min_any, 2) and ri in _regions_for(len(d), d) and valid(ri, d, False)`.
+        `len(d) >= max(min_any, 2) and ri in _regions_for(len(d), d) and valid(ri, d, False)`.
         A bool array of shape (len(ds), len(regions)); None when the matcher is not enabled
         (`verdicts` answers nothing then: callers ask libphonenumber). Raises ValueError for a
         string with anything but ASCII digits.
@@ -663,7 +668,7 @@ class FastPhone:
         lens = np.fromiter(map(len, ds), dtype=np.intp, count=len(ds))
         starts = np.zeros(len(ds), dtype=np.intp)
         np.cumsum(lens[:-1], out=starts[1:])
-        lo = max(self._min_any, 2)
+        lo = max(self.min_any, 2)
         stats = self.batch_stats
         for n in np.unique(lens[lens >= lo]).tolist():
             rows = np.flatnonzero(lens == n)

@@ -14,8 +14,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-_UNFREEZE_AT_EXIT: list[bool] = []
-
 DETECTORS: dict[str, str] = {
     "patterns": "workbench.detectors.fastpatterns:PatternsEngineDetector",  # engine: fast | presidio
     "ner": "workbench.detectors.ner:NerDetector",
@@ -61,7 +59,8 @@ def build_detectors(detectors: dict[str, dict[str, Any]]) -> list[Any]:
         out.append(cls(cls.Config.model_validate(cfg)))
     gc.collect()
     gc.freeze()
-    if not _UNFREEZE_AT_EXIT:  # give them back at exit, so extensions see them released
-        atexit.register(gc.unfreeze)
-        _UNFREEZE_AT_EXIT.append(True)
     return out
+
+
+# frozen objects go back to the collector at exit, so that extensions see them released
+atexit.register(gc.unfreeze)
