@@ -59,7 +59,7 @@ def windows(n: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
         ws += step
 
 
-# --------------------------------------------------------------------------- batching
+# ------------------------------------------------------------ texts every detector can take
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
