@@ -260,3 +260,31 @@ def test_fastphone_unknown_regions():
     compared, _, bad = check_texts(f, texts, regions)
     assert not bad, bad[:10]
     assert compared > 10_000
+
+
+def _shaped(rnd, n: int):
+    """(text, start, end): candidates of few shapes with random digits between rejected and
+    accepted neighbours, so that `plan`'s memo is hit by candidates that differ in digits."""
+    shapes = ["9.9", "9.9.9", "9-9-9", "(9)9-9", "9.9.9.9", "+9-9", "[9]9", "9--9", "9..9", "+(9)9.9", "9-(9",
+              "(9-9)", "9)9", "9", "9 9", "9/9/9", "9 - 9", "0x9"]
+    for _ in range(n):
+        cand = "".join(_digits(rnd, rnd.randint(1, 7)) if c == "9" else c for c in rnd.choice(shapes))
+        pre, post = rnd.choice(LEFT), rnd.choice(RIGHT)
+        yield pre + cand + post, len(pre), len(pre) + len(cand)
+
+
+def test_plan_memo_equals_plan(fast):
+    """`plan` memoised (by shape and neighbours, or by text) gives what `_plan` computes."""
+    f = FastPhone(fast.regions, pm.Leniency.VALID)
+    bad = [(t, s, e) for t, s, e in _shaped(random.Random(11), 60_000) if f.plan(t, s, e) != f._plan(t, s, e)]
+    assert not bad, bad[:10]
+    assert len(f._shapes) > 100 and len(f._plans) > 100  # both memos were used
+
+
+def test_plan_memo_check_can_fail(fast, monkeypatch):
+    """A memo key that lost information (here: '.' read as '-') is caught by the comparison."""
+    import workbench.detectors.fastphone as fp
+
+    monkeypatch.setattr(fp, "_SHAPE", str.maketrans("123456789.", "000000000-"))
+    f = FastPhone(fast.regions, pm.Leniency.VALID)
+    assert any(f.plan(t, s, e) != f._plan(t, s, e) for t, s, e in _shaped(random.Random(12), 20_000))

@@ -467,7 +467,6 @@ class FastPatternEngine:
         self._phone_memo: dict[tuple, Any] = {}
         self._strings: dict[int, str] = {}
         self._phone_fast_memo: dict[str, Any] = {}
-        self._phone_run_memo: dict[str, Any] = {}  # `_direct_phone`: text around a run -> verdicts
 
         self.recs: list[_Rec] = []
         self.pats: list[_Pat] = []
@@ -919,16 +918,10 @@ class FastPatternEngine:
 
         live = np.flatnonzero(pure & ~bad).tolist()
         digits = [buf[s_l[k] : e_l[k]] for k in live]
-        memo = self._phone_run_memo
-        if len(memo) > 200_000:
-            memo.clear()
         plans = []
         for k in np.flatnonzero(~pure & ~hopeless).tolist():
             a, b = s_l[k], e_l[k]
-            key = buf[a - 1 : b + 3] if a else "\n" + buf[: b + 3]  # what the plan reads
-            plan = memo.get(key, _MISSING)
-            if plan is _MISSING:
-                plan = memo[key] = fast.plan(buf, a, b)
+            plan = fast.plan(buf, a, b)
             if plan is None:
                 back.append(k)  # outside fastphone's class: libphonenumber on a window
             elif plan[0]:  # a plus sign: fastphone's own verdicts (not only digits count)

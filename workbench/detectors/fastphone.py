@@ -47,6 +47,7 @@ _SIMPLE = re.compile(r"(?:[(\[]?\+)?[0-9 \-./()\[\]]+")
 _HEX = re.compile(r"[0-9][xX][0-9]+")
 _START = re.compile(r"[+0-9]")
 _NON_DIGITS = re.compile(r"[^0-9]+")
+_SHAPE = str.maketrans("123456789", "000000000")
 _MAX_INPUT = 250
 _MISSING = object()
 
@@ -201,6 +202,11 @@ class FastPhone:
         self.min_chars = min(self.min_any, 4) if self.enabled else 0
         # per digit count below _max_minlen: the regions a national number can be valid for
         self._by_len = [[ri for ri in self._valid_regions if n >= self._minlen[ri]] for n in range(self._max_minlen)]
+        # `plan` memoised by shape: no piece of at least min_any digits is dropped for its digits'
+        # values (`_regions_for` without an international prefix gives some region)
+        self._shape_free = all(self._by_len[n] for n in range(self.min_any, self._max_minlen))
+        self._shapes: dict[str, tuple | None] = {}
+        self._plans: dict[str, tuple | None] = {}
         idd_pats = [m.idd.pattern for m in self._region_meta if m is not None and m.idd is not None]
         self._idd_any = re.compile("|".join(f"(?:{p})" for p in idd_pats)) if idd_pats else None
         # _INNER_MATCHES with a character each needs in a candidate of the simple class
@@ -584,7 +590,49 @@ class FastPhone:
         whether they follow a plus sign)), tuples all through (callers keep many: tuples of
         atoms cost the garbage collector nothing); None outside the class. For each region the
         verdict is the first piece whose digits are valid there (`valid`; without a plus sign in
-        the candidate, only for the regions `_regions_for` gives)."""
+        the candidate, only for the regions `_regions_for` gives).
+
+        Memoised by what `_plan` reads. Without a '/' or a space in the candidate, that is its
+        shape (digits as '0'), and whether the characters just before and after it are
+        rejected neighbours (`_bad`): the dates and time stamps `_plan` skips need a '/' or a
+        space, every other pattern it applies (`_SIMPLE`, `_HEX`, the inner matches, brackets,
+        publication pages, `_START`, trailing characters) reads digits only as digits, pieces
+        too short for every region are dropped by their digit count alone (`_shape_free`), and
+        the other characters `_checks` looks at are the candidate's own. The pieces' digits are
+        then read from the candidate. Other candidates are memoised by their text, the
+        character before and the three after it (`_TIME_STAMPS_SUFFIX`)."""
+        if not self.enabled or end - start > _MAX_INPUT:
+            return None
+        cand = text[start:end]
+        if self._shape_free and "/" not in cand and " " not in cand:
+            bad = self._bad_char
+            bp = start > 0 and (bad.get(text[start - 1]) or self._bad(text[start - 1]))
+            bn = end < len(text) and (bad.get(text[end]) or self._bad(text[end]))
+            key = ("\1" if bp else "\0") + ("\1" if bn else "\0") + cand.translate(_SHAPE)
+            memo = self._shapes
+            got = memo.get(key, _MISSING)
+            if got is _MISSING:
+                got = self._plan(text, start, end)
+                if got is not None:
+                    got = (got[0], tuple((a, b, plus) for a, b, _, plus in got[1]))
+                if len(memo) > 100_000:
+                    memo.clear()
+                memo[key] = got
+            if got is None:
+                return None
+            sub = _NON_DIGITS.sub
+            return got[0], tuple((a, b, sub("", cand[a:b]), plus) for a, b, plus in got[1])
+        key = f"{end - start}:" + (text[start - 1 : end + 3] if start else "\n" + text[: end + 3])
+        memo = self._plans
+        got = memo.get(key, _MISSING)
+        if got is _MISSING:
+            got = self._plan(text, start, end)
+            if len(memo) > 200_000:
+                memo.clear()
+            memo[key] = got
+        return got
+
+    def _plan(self, text: str, start: int, end: int):
         if not self.enabled or end - start > _MAX_INPUT:
             return None
         cand = text[start:end]
