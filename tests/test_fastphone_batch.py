@@ -319,3 +319,37 @@ def test_automata_sets_and_alternatives(regions):
                 first = (lab & -lab).bit_length() - 1
                 assert widths[first] == m.end(), (p, s)
     assert fixed_alternatives("0|180020") is not None and fixed_alternatives("0(?:1|2)?") is None
+
+
+def test_automata_disk_cache(regions, tmp_path, monkeypatch):
+    """Automata read back from the disk cache answer as freshly compiled ones; an unreadable
+    or out-of-range file is compiled again, never trusted."""
+    import workbench.detectors.digitdfa as dd
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    rnd = random.Random(9)
+    pats = sorted(p for p in metadata_patterns(regions) if "$" not in p)[:40]
+    preds = tuple((p, k % 2 == 0) for k, p in enumerate(pats[:5]))
+    cold = [compile_digits(p, True) for p in pats] + [compile_set(preds), fixed_alternatives("0|180020")[0]]
+    files = sorted((tmp_path / "digitdfa").glob("*.npz"))
+    assert len(files) == len(pats) + 2
+    built = []
+    monkeypatch.setattr(dd, "_compile_parsed", lambda *a: built.append(a) or None)  # a cache miss would show
+    warm = [compile_digits(p, True) for p in pats] + [compile_set(preds), fixed_alternatives("0|180020")[0]]
+    assert not built and fixed_alternatives("0|180020")[1] == [1, 6]
+    for a, b, p in zip(cold, warm, [*pats, preds[0][0], "0"]):
+        for s in _strings(rnd, p, 200):
+            assert a.matches(s) == b.matches(s), (p, s)
+    monkeypatch.undo()
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    # a table pointing outside the automaton, and a file that is not an archive: compiled again
+    bad = files[0]
+    with np.load(bad) as z:
+        arrays = dict(z)
+    arrays["table"] = arrays["table"] + 10 * len(arrays["table"])
+    np.savez(bad, **arrays)
+    files[1].write_bytes(b"not an archive")
+    again = [compile_digits(p, True) for p in pats]
+    for a, b, p in zip(cold, again, pats):
+        for s in _strings(rnd, p, 100):
+            assert a.matches(s) == b.matches(s), (p, s)

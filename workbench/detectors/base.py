@@ -7,7 +7,9 @@ It never sees record ids, files or the store: the pipeline attaches those.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -70,3 +72,14 @@ def scannable(texts: Sequence[str]) -> list[str]:
     U+FFFD, one code point for one, so offsets stay the same. spaCy, Hyperscan and every
     UTF-8 encoder reject them: unreplaced, one such record would fail its whole batch."""
     return [t if t.isascii() or not _SURROGATE.search(t) else _SURROGATE.sub("\ufffd", t) for t in texts]
+
+
+# ------------------------------------------------------------ compiled artefacts kept on disk
+
+
+def cache_dir(kind: str) -> Path:
+    """Where detectors keep what they compile once per machine (`kind`: "hyperscan",
+    "digitdfa"): `$WORKBENCH_CACHE/<kind>`, default ~/.cache/workbench/<kind>. Files there are
+    only ever read as data (no pickle), and a missing or unwritable directory only means
+    compiling again."""
+    return Path(os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench") / kind

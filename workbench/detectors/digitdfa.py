@@ -27,6 +27,11 @@ priorities, so an automaton answers them exactly:
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import tempfile
+
 import numpy as np
 
 try:
@@ -38,6 +43,9 @@ except ImportError:  # pragma: no cover
 
 _ALL = (1 << 10) - 1
 _MAX_NFA = 50_000
+# bump when the construction changes: cached automata of an older construction are not read
+_CACHE_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 class Unsupported(Exception):
@@ -51,7 +59,7 @@ class DigitDFA:
     bit k set when predicate k holds for a string that ends in state s. After `depth` steps
     (None: no bound) every run is in a state that no further digit changes."""
 
-    __slots__ = ("patterns", "table", "labels", "depth", "n_states")
+    __slots__ = ("patterns", "table", "labels", "depth", "n_states", "extra")
 
     def __init__(self, patterns, trans: list, labels: list, depth):
         self.patterns = patterns
@@ -61,6 +69,23 @@ class DigitDFA:
         lab[::10] = np.asarray(labels, dtype=np.uint64)
         self.labels = lab
         self.depth = depth
+        self.extra = None
+
+    @classmethod
+    def from_arrays(cls, patterns, table, labels, depth: int, extra=None) -> "DigitDFA":
+        """An automaton from its arrays as stored (`depth` -1: no bound); checks their shapes."""
+        table = np.asarray(table, dtype=np.intp)
+        labels = np.asarray(labels, dtype=np.uint64)
+        n = len(table) // 10
+        if table.ndim != 1 or len(table) != n * 10 or labels.shape != table.shape or n == 0:
+            raise ValueError("not an automaton")
+        if table.min() < 0 or table.max() >= n * 10 or (table % 10).any():
+            raise ValueError("transition out of range")
+        self = cls.__new__(cls)
+        self.patterns, self.table, self.labels, self.n_states = patterns, table, labels, n
+        self.depth = None if depth < 0 else depth
+        self.extra = extra
+        return self
 
     def run_labels(self, cols: np.ndarray, first: int = 0) -> np.ndarray:
         """The predicates' bits (uint64) for each string: cols is a (length, N) array of digit
@@ -212,11 +237,18 @@ def compile_set(preds, max_states: int = 20_000):
     whether predicate k holds. None as for compile_digits."""
     if not 0 < len(preds) <= 64:
         raise ValueError("1 to 64 predicates")
-    try:
-        parsed = [(_parse(p) if isinstance(p, str) else p, prefix) for p, prefix in preds]
-        return _compile_parsed(tuple(preds), parsed, max_states)
-    except (Unsupported, RecursionError, sre_c.error):
-        return None
+    preds = tuple((p, bool(prefix)) for p, prefix in preds)
+
+    def build():
+        try:
+            parsed = [(_parse(p) if isinstance(p, str) else p, prefix) for p, prefix in preds]
+            return _compile_parsed(preds, parsed, max_states)
+        except (Unsupported, RecursionError, sre_c.error):
+            return None
+
+    if not all(isinstance(p, str) for p, _ in preds):
+        return build()
+    return _cached(("set", preds, max_states), preds, build)
 
 
 def fixed_alternatives(pattern: str):
@@ -226,6 +258,15 @@ def fixed_alternatives(pattern: str):
     alternative that matches (nothing follows the alternation to make the engine backtrack
     into a later one). None where an alternative has matches of several lengths, or there is
     no automaton."""
+    got = _cached(("alternatives", pattern), (pattern,), lambda: _alternatives(pattern))
+    if isinstance(got, tuple):  # (automaton, widths) as built
+        return got
+    if got is None:
+        return None
+    return got, [int(w) for w in got.extra]
+
+
+def _alternatives(pattern: str):
     try:
         parsed = _parse(pattern)
         items = list(parsed)
@@ -335,3 +376,40 @@ def _depth(trans, keys):
         return depth(0)
     except (Unsupported, RecursionError):
         return None
+
+
+# -- automata kept on disk ------------------------------------------------------------------------
+
+
+def _cached(key, patterns, build):
+    """`build()` (a DigitDFA, (DigitDFA, widths) or None), kept in `cache_dir("digitdfa")`
+    under a hash of `key` (patterns, prefix modes, bounds) and the construction's version.
+    Compiling the automata of one phone recognizer's metadata takes about a CPU-second per
+    process; a file holds only numpy arrays, loaded without pickle. Returns what `build` gave
+    or, from the cache, a DigitDFA (widths in `extra`) or None."""
+    from workbench.detectors.base import cache_dir
+
+    digest = hashlib.sha256(repr((_CACHE_VERSION, key)).encode()).hexdigest()[:32]
+    path = cache_dir("digitdfa") / f"{digest}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not z["ok"]:
+                return None
+            return DigitDFA.from_arrays(patterns, z["table"], z["labels"], int(z["depth"]), z["extra"])
+    except (OSError, ValueError, KeyError):
+        pass  # not cached yet (or unreadable): compile
+    got = build()
+    dfa, extra = (got[0], np.asarray(got[1], dtype=np.int64)) if isinstance(got, tuple) else (got, np.zeros(0, np.int64))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as f:
+            if dfa is None:
+                np.savez(f, ok=False)
+            else:
+                depth = -1 if dfa.depth is None else dfa.depth
+                np.savez(f, ok=True, table=dfa.table, labels=dfa.labels, depth=depth, extra=extra)
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only home is not an error: we compile next time
+        log.info("digit automaton not cached: %s", e)
+    return got

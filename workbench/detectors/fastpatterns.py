@@ -49,7 +49,7 @@ from typing import Any, Sequence
 import numpy as np
 import regex
 
-from workbench.detectors.base import Span
+from workbench.detectors.base import Span, cache_dir
 from workbench.detectors.patterns import (
     NAME,
     PatternsConfig,
@@ -142,7 +142,7 @@ def _phone_min_digits(regions: Sequence[str], leniency) -> int:
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_CACHE") or Path.home() / ".cache" / "workbench") / "hyperscan"
+    return cache_dir("hyperscan")
 
 
 def _cache_load(key: str):
