@@ -93,6 +93,7 @@ tests/test_fastcontext.py.
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Callable, Sequence
 
@@ -255,8 +256,11 @@ class ContextPrecheck:
 
         L is `lo` or the start of a whitespace-delimited chunk, U is `hi` or the end of one, so
         text[L:U] is also a window that spaCy tokenises like the whole segment."""
+        return self._lower(text, start, lo), self._upper(text, start, hi)
+
+    def _lower(self, text: str, start: int, lo: int) -> int:
+        """L: going back over chunks (and whitespace between them) ending at or before `start`."""
         sure, gap = self.sure_count, self._gap
-        # backward: chunks (and whitespace between them) ending at or before `start`
         need = self.need_back
         width = 16 * need + 32
         L = lo
@@ -280,7 +284,11 @@ class ContextPrecheck:
             if got >= need or a <= lo:
                 break
             width *= 4
-        # forward: chunks (and whitespace between them) starting at or after `start`
+        return L
+
+    def _upper(self, text: str, start: int, hi: int) -> int:
+        """U: going forward over chunks (and whitespace between them) starting at or after `start`."""
+        sure, gap = self.sure_count, self._gap
         need = self.need_fwd
         width = 16 * need + 32
         U = hi
@@ -303,16 +311,46 @@ class ContextPrecheck:
             if got >= need or b >= hi:
                 break
             width *= 4
-        return L, U
+        return U
 
-    def check(self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str]):
-        """None when a result at `start` with lower-cased context `words` cannot be boosted, else
-        its bounds [L, U) (`low` from `lowered`)."""
-        L, U = self.bounds(text, start, lo, hi)
+    @staticmethod
+    def occurrences(low: str, words: Sequence[str]) -> tuple[list[int], list[int]] | None:
+        """Where `words` occur in `low` (a lowered segment), for `check`: the occurrences' end
+        offsets in order, and for each the largest start among the occurrences ending at or
+        before it; None when none occurs."""
+        occ = []
         for w in words:
-            if low.find(w, L - lo, U - lo) >= 0:
-                return L, U
-        return None
+            n = len(w)
+            i = low.find(w)
+            while i >= 0:
+                occ.append((i + n, i))
+                i = low.find(w, i + 1)
+        if not occ:
+            return None
+        occ.sort()
+        ends, best, top = [], [], -1
+        for e, s in occ:
+            top = max(top, s)
+            ends.append(e)
+            best.append(top)
+        return ends, best
+
+    def check(self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str], occ=None):
+        """None when a result at `start` with lower-cased context `words` cannot be boosted, else
+        its bounds [L, U) (`low` from `lowered`; `occ`: `occurrences(low, words)`, computed
+        here when not given). A boost needs an occurrence inside [L, U): the last one to start
+        among those ending by U must start at or after L. U comes first: without such an
+        occurrence L is not needed."""
+        if occ is None:
+            occ = self.occurrences(low, words)
+            if occ is None:
+                return None
+        U = self._upper(text, start, hi)
+        k = bisect.bisect_right(occ[0], U - lo) - 1
+        if k < 0:
+            return None
+        L = self._lower(text, start, lo)
+        return (L, U) if occ[1][k] >= L - lo else None
 
 
 _MAX_LOOSE = 24  # chunks counted 0..len in the first walk before it gives up

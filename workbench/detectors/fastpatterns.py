@@ -1347,19 +1347,19 @@ class FastPatternEngine:
             low = check.lowered(text, lo, hi)
         todo, wins = [], []
         span = 0
-        present: dict[int, bool] = {}
+        present: dict[int, Any] = {}  # recognizer -> where its context words occur
         for r in results:
             words = lowered[r[4]]
             if not words:
                 continue
             win = None
             if low is not None:
-                here = present.get(r[4])
-                if here is None:
-                    here = present[r[4]] = any(w in low for w in words)
-                if not here:
+                occ = present.get(r[4], _MISSING)
+                if occ is _MISSING:
+                    occ = present[r[4]] = check.occurrences(low, words)
+                if occ is None:
                     continue  # no context word anywhere in the segment
-                win = check.check(text, low, lo, hi, r[1], words)
+                win = check.check(text, low, lo, hi, r[1], words, occ)
                 if win is None:
                     continue
                 span += win[1] - win[0]
