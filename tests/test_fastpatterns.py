@@ -312,3 +312,68 @@ def test_recognizer_order_does_not_change_the_database(engines):
     ]
     a, b = ([(p.hs_expr, p.hs_flags, p.name) for p in e.pats] for e in built)
     assert a == b
+
+
+def test_necessary_prefix_reading():
+    """Which patterns Hyperscan scans by a shorter prefix (cases worked out by hand)."""
+    from workbench.detectors.fastpatterns import _necessary_prefix as pre
+
+    assert pre(r"(bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}", 0) == r"(bc1|[13])[a-zA-HJ-NP-Z0-9]{25}"
+    assert pre(r"(?<![A-Z])([A-Z]{2}(?:[ -]?[0-9]{4}){2,6})((?:[ -]?[0-9]{4})?)(?![0-9])", 0) == (
+        r"(?<![A-Z])([A-Z]{2}(?:[ -]?[0-9]{4}){2})"
+    )
+    assert pre(r"x[a-z]{3,9}?", 0) == r"x[a-z]{3}"
+    assert pre(r"(?P<n>a\d{2,4})", 0) == r"(?P<n>a\d{2})"
+    for keep in [
+        r"\b[0-9]{8,17}\b",  # a trailing word boundary already keeps one end per run
+        r"[0-9]{4,6}$",
+        r"a|b{2,3}",  # top-level alternation
+        r"[a-z]{0,9}",  # could match empty
+        r"ab{3}",  # nothing to shorten
+        r"x\x41{2,3}",  # an escape this reader does not know
+    ]:
+        assert pre(keep, 0) is None, keep
+    assert pre(r"[a-z]{3,}", 0) == r"[a-z]{3}"  # (the engine shortens bounded patterns only)
+
+
+def _prefix_misses(pattern: str, prefix: str, flags: int, texts) -> int:
+    """Matches of `pattern` (one from every start) where `prefix` does not match at their start."""
+    import regex
+
+    full, head = regex.compile(pattern, flags), regex.compile(prefix, flags)
+    return sum(head.match(t, m.start()) is None for t in texts for m in full.finditer(t, overlapped=True))
+
+
+def test_necessary_prefixes_of_the_recognizers():
+    """For every recognizer pattern the engine scans by a prefix, every match starts with a
+    match of the prefix (text with and without planted PII); a prefix one step too long is
+    caught."""
+    import random
+
+    from pii_corpus import generate
+
+    from workbench.detectors.registry import build_detectors
+
+    eng = build_detectors({"patterns": {}})[0].engine
+    rnd = random.Random(3)
+    texts = list(generate(300_000, 4))
+    alnum = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+    texts += ["".join(rnd.choice(alnum + " -") for _ in range(rnd.randint(20, 120))) for _ in range(2000)]
+    texts += ["1" + "".join(rnd.choice(alnum) for _ in range(rnd.randint(24, 70))) for _ in range(500)]
+    texts += ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"]
+    scanned = [p for p in eng.pats if p.compiled is not None and p.hs_expr != p.compiled.pattern]
+    assert {eng.recs[p.rec].name for p in scanned} >= {"CryptoRecognizer", "IbanRecognizer"}
+    for p in scanned:
+        flags = eng.recs[p.rec].obj.global_regex_flags or 0
+        assert _prefix_misses(p.compiled.pattern, p.hs_expr, flags, texts) == 0, p.name
+        assert p.hs_ext == p.width - _min_width_of(p.hs_expr, flags)
+    crypto = next(p for p in scanned if eng.recs[p.rec].name == "CryptoRecognizer")
+    flags = eng.recs[crypto.rec].obj.global_regex_flags or 0
+    too_long = crypto.hs_expr.replace("{25}", "{26}")
+    assert _prefix_misses(crypto.compiled.pattern, too_long, flags, texts) > 0
+
+
+def _min_width_of(pattern: str, flags: int) -> int:
+    from workbench.detectors.fastpatterns import _min_width
+
+    return _min_width(pattern, flags)

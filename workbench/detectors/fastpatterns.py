@@ -321,6 +321,115 @@ def _pattern_width(pattern: str, flags: int) -> int | None:
     return _UNBOUNDED if hi >= sre_parse.MAXREPEAT or hi > _UNBOUNDED else int(hi)
 
 
+_SIMPLE_ESCAPES = set("dDwWsSbBAZ.-\\/()[]{}+*?|^$#&~:=!<>'\",@%_ ")
+_QUANT = std_re.compile(r"(?:[*+?]|\{\d*(?:,\d*)?\})[?+]?")
+
+
+def _items(pattern: str) -> list[tuple[str, str]] | None:
+    """The top-level items of a regex as (atom, quantifier) strings, in order; None for a
+    top-level alternation or a construct this reader does not know (it then changes nothing)."""
+    items, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "|" or c in "*+?{":
+            return None
+        if c == "\\":
+            e = pattern[i + 1 : i + 2]
+            if e in ("p", "P") and pattern[i + 2 : i + 3] == "{":
+                j = pattern.find("}", i) + 1
+                if j == 0:
+                    return None
+            elif e and e in _SIMPLE_ESCAPES:
+                j = i + 2
+            else:
+                return None
+        elif c == "[":
+            j = i + 1
+            if pattern[j : j + 1] == "^":
+                j += 1
+            if pattern[j : j + 1] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                if pattern[j] == "[":
+                    return None  # a nested set (regex V1)
+                j += 2 if pattern[j] == "\\" else 1
+            if j >= n:
+                return None
+            j += 1
+        elif c == "(":
+            depth, j = 0, i
+            while j < n:
+                ch = pattern[j]
+                if ch == "\\":
+                    j += 2
+                    continue
+                if ch == "[":
+                    k = j + 1 + (pattern[j + 1 : j + 2] == "^")
+                    k += pattern[k : k + 1] == "]"
+                    while k < n and pattern[k] != "]":
+                        k += 2 if pattern[k] == "\\" else 1
+                    j = k + 1
+                    continue
+                depth += ch == "("
+                depth -= ch == ")"
+                j += 1
+                if depth == 0:
+                    break
+            if depth:
+                return None
+        elif c == ")":
+            return None
+        else:
+            j = i + 1
+        m = _QUANT.match(pattern, j)
+        k = m.end() if m else j
+        items.append((pattern[i:j], pattern[j:k]))
+        i = k
+    return items
+
+
+def _min_width(text: str, flags: int) -> int | None:
+    try:
+        return sre_parse.parse(text, flags & (std_re.I | std_re.M | std_re.S)).getwidth()[0]
+    except Exception:
+        return None
+
+
+def _necessary_prefix(pattern: str, flags: int) -> str | None:
+    """A regex every match of `pattern` starts with a match of, with fewer ends per start: the
+    pattern's trailing bounded repeat X{m,n} read as X{m} (inside a trailing group too), once
+    the items after it that can match empty are dropped (optional groups, lookaheads, which
+    Hyperscan's prefilter mode drops anyway). Hyperscan reports every end of every match: a
+    pattern ending in "[...]{25,59}" reports up to 35 ends per start, its prefix one. None
+    when there is no such repeat, when a word boundary or an anchor ends the pattern (they
+    already keep the ends few), or when the pattern is outside what `_items` reads."""
+    items = _items(pattern)
+    if not items:
+        return None
+    while items and items[-1][0] not in ("\\b", "\\B", "$", "\\Z", "\\z"):
+        w = _min_width(items[-1][0] + items[-1][1], flags)
+        if w != 0:
+            break
+        items.pop()
+    if not items or _min_width(items[-1][0] + items[-1][1], flags) is None:
+        return None
+    atom, quant = items[-1]
+    m = std_re.fullmatch(r"\{(\d+),(\d*)\}[?+]?", quant)
+    if m and int(m.group(1)) >= 1 and m.group(2) != m.group(1):
+        items[-1] = (atom, "{" + m.group(1) + "}")
+    elif not quant and atom[:1] == "(" and (atom[:3] == "(?:" or atom[:2] != "(?" or atom[:4] == "(?P<"):
+        head = atom[: 3 if atom[:3] == "(?:" else atom.index(">") + 1 if atom[:4] == "(?P<" else 1]
+        inner = _necessary_prefix(atom[len(head) : -1], flags)
+        if inner is None:
+            return None
+        items[-1] = (head + inner + ")", "")
+    else:
+        return None
+    out = "".join(a + q for a, q in items)
+    w = _min_width(out, flags)
+    return out if w is not None and w > 0 else None
+
+
 def _barrier_chars(compiled) -> str:
     """Whitespace characters that no match of the pattern can contain (so a match lies
     between two of them)."""
@@ -430,6 +539,8 @@ class _Pat:
     barriers: str = ""
     modes: dict = field(default_factory=dict)  # db kind -> 'som' | 'end' | 'full'
     phone: bool = False
+    hs_width: int | None = None  # widest match of hs_expr (when it is a necessary prefix)
+    hs_ext: int = 0  # how far a match can reach past the end of its prefix's match
 
 
 @dataclass
@@ -497,19 +608,27 @@ class FastPatternEngine:
                 for pi, p in enumerate(rec.patterns):
                     flags = rec.global_regex_flags or 0
                     comp = regex.compile(p.regex, flags)
-                    self.pats.append(
-                        _Pat(
-                            ri,
-                            pi if inherited else -1,
-                            p.regex,
-                            _to_hs_flags(flags),
-                            comp,
-                            p.score,
-                            p.name,
-                            _pattern_width(p.regex, flags),
-                            _barrier_chars(comp),
-                        )
+                    width = _pattern_width(p.regex, flags)
+                    pat = _Pat(
+                        ri,
+                        pi if inherited else -1,
+                        p.regex,
+                        _to_hs_flags(flags),
+                        comp,
+                        p.score,
+                        p.name,
+                        width,
+                        _barrier_chars(comp),
+                        hs_width=width,
                     )
+                    # a bounded pattern whose matches have a necessary prefix: Hyperscan scans
+                    # for the prefix, and regions reach as far past its end as a match can
+                    prefix = _necessary_prefix(p.regex, flags) if width is not None and width < _UNBOUNDED else None
+                    if prefix is not None:
+                        pw, pmin = _pattern_width(prefix, flags), _min_width(prefix, flags)
+                        if pw is not None and pw < _UNBOUNDED and pmin:
+                            pat.hs_expr, pat.hs_width, pat.hs_ext = prefix, pw, width - pmin
+                    self.pats.append(pat)
             elif isinstance(rec, PhoneRecognizer) and type(rec).analyze is PhoneRecognizer.analyze:
                 ri = len(self.recs)
                 self.recs.append(_Rec(rec, "windowed", entity, rec.name, ctx, False, False, (8, 40), phone=True))
@@ -542,6 +661,7 @@ class FastPatternEngine:
         self._run_pats: dict[str, list[int]] = {}
         self._hs_som: dict[str, Any] = {}
         self._hs_width: dict[str, Any] = {}
+        self._hs_ext: dict[str, Any] = {}
         self._hs_barriers: dict[str, dict] = {}
         self._db("ascii")  # compile now: errors surface at construction, not mid-scan
 
@@ -566,7 +686,7 @@ class FastPatternEngine:
                 continue
             expr = _phone_candidate(self._phone_min) if p.phone else p.hs_expr
             base = (hs.HS_FLAG_MULTILINE | hs.HS_FLAG_CASELESS | extra) if p.phone else (p.hs_flags | extra)
-            todo.append((expr, base, p.width is not None and p.width < _UNBOUNDED or bool(p.barriers)))
+            todo.append((expr, base, p.hs_width is not None and p.hs_width < _UNBOUNDED or bool(p.barriers)))
         key = hashlib.sha256(
             json.dumps([kind, getattr(hs, "__version__", ""), todo], sort_keys=True).encode()
         ).hexdigest()[:32]
@@ -612,8 +732,10 @@ class FastPatternEngine:
         # per pattern, how a report's region starts (see _scan_chunk)
         self._hs_som[kind] = np.array([p.modes[kind] == "som" for p in self.pats], dtype=bool)
         self._hs_width[kind] = np.array(
-            [p.width if p.width is not None and p.width < _UNBOUNDED else -1 for p in self.pats], dtype=np.int64
+            [p.hs_width if p.hs_width is not None and p.hs_width < _UNBOUNDED else -1 for p in self.pats],
+            dtype=np.int64,
         )
+        self._hs_ext[kind] = np.array([p.hs_ext for p in self.pats], dtype=np.int64)
         groups: dict[str, list[int]] = {}
         for i, p in enumerate(self.pats):
             if p.modes[kind] == "end" and self._hs_width[kind][i] < 0 and p.barriers:
@@ -689,13 +811,13 @@ class FastPatternEngine:
         np.cumsum(sizes, out=starts[1:])
         if run_pats:
             self._digit_runs(raw, joined, starts, chunk_idx, regions, run_pats, direct)
-        hits: list[tuple[int, int, int]] = []
-        add = hits.append
+        hits: list[int] = []  # pattern, start, end of each report, flat (a third less work
+        add = hits.extend  # than a tuple per report, here and in the conversion below)
         if any_expr:
             db.scan(buf, match_event_handler=lambda pid, frm, to, fl, ctx: add((pid, frm, to)), scratch=scratch)
         if not hits:
             return
-        arr = np.asarray(hits, dtype=np.int64)
+        arr = np.array(hits, dtype=np.int64).reshape(-1, 3)
         pid, frm, to = arr[:, 0], arr[:, 1], arr[:, 2]
         if kind == "unicode":  # byte offsets -> character offsets of the joined string
             cidx = np.cumsum((raw & 0xC0) != 0x80) - 1
@@ -724,6 +846,8 @@ class FastPatternEngine:
             found = np.where(k >= 0, bpos[np.maximum(k, 0)] + 1, 0)
             begin[sel] = np.maximum(begin[sel], found)
         begin = np.maximum(begin, text_start)
+        # a report of a necessary prefix: the match may reach further (never past its text)
+        to = np.minimum(to + self._hs_ext[kind][pid], starts[seg + 1] - 1)
         # merge the regions of one pattern (in one text: a region never leaves its text)
         span = int(starts[-1]) + 1
         key_s, key_e = pid * span + begin, pid * span + to
