@@ -290,6 +290,11 @@ class ContextPrecheck:
         """U: going forward over chunks (and whitespace between them) starting at or after `start`."""
         sure, gap = self.sure_count, self._gap
         need = self.need_fwd
+        if start < hi and text[start] not in _ASCII_WS and (start == 0 or text[start - 1] in _ASCII_WS):
+            # the usual case: a chunk starts at `start` and has enough sure keywords itself
+            e = _NONWS.match(text, start, hi).end()
+            if sure(text[start:e]) >= need:
+                return e
         width = 16 * need + 32
         U = hi
         while True:

@@ -575,10 +575,19 @@ class FastPhone:
         left = len(self._valid_regions)
         for a, b, digits, plus in pieces:
             regs = self._valid_regions if has_plus else self._regions_for(len(digits), digits)
-            for ri in regs:
-                if out[ri] is None and self.valid(ri, digits, plus):
+            if plus and len(digits) > 2 and self._extract_cc(digits)[0]:
+                # a country code after the plus sign: one verdict for every region (`valid`)
+                if not self.valid(regs[0], digits, True):
+                    continue
+                regs = [ri for ri in regs if out[ri] is None]
+                for ri in regs:
                     out[ri] = (a, b)
-                    left -= 1
+                left -= len(regs)
+            else:
+                for ri in regs:
+                    if out[ri] is None and self.valid(ri, digits, plus):
+                        out[ri] = (a, b)
+                        left -= 1
             if not left:
                 break
         return out
