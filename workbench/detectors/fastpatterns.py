@@ -973,7 +973,9 @@ class FastPatternEngine:
         np.cumsum(~joins[raw], out=alien[1:])
         inside = prev_digit >= starts[seg]
         q1 = np.where(inside, prev_digit + 1, 0)
-        reach = np.flatnonzero(ok & inside & (alien[cstart] == alien[q1]))
+        # (an extension there starts with two characters `start2` allows: it is 2 or more long)
+        can = start2[raw[np.minimum(q1, n - 1)], raw[np.minimum(q1 + 1, n - 1)]]
+        reach = np.flatnonzero(ok & inside & can & (alien[cstart] == alien[q1]))
         if len(check) or len(reach):
             match = ext_re.match
             for i in check.tolist():
