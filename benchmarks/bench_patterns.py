@@ -12,8 +12,10 @@ What it does, in one run:
 2. runs stock Presidio (`patterns` detector with `engine: presidio`: pattern recognizers only,
    offline, threshold 0.4) on an evenly spread sample of the records, and the fast engine on
    the same sample (findings compared: differences are counted and printed);
-3. runs the fast engine on the WHOLE corpus in a fresh process that streams it in batches of
-   512 records (so its peak RSS is the scan's own), timing it with time.process_time;
+3. runs the fast engine on the WHOLE corpus in a fresh process that streams it in the batches
+   `workbench scan` makes by default (execution.batch_records, at most 4096 records, and
+   execution.batch_mb, ending at 4 million characters; so its peak RSS is the scan's own),
+   timing it with time.process_time;
 4. with Ray (unless --no-ray): the whole corpus in 1 Ray task, then in 2 Ray tasks over halves,
    wall-clock and the tasks' CPU time.
 
@@ -36,7 +38,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-BATCH = 512
+
+def _pipeline_batch() -> tuple[int, int]:
+    """The batches `workbench scan` hands the detectors by default (execution.batch_records and
+    execution.batch_mb): at most this many records, ending once they hold this many characters."""
+    from workbench.config import Execution
+
+    ex = Execution()
+    return ex.batch_records, int(ex.batch_mb * 1_000_000)
+
+
+BATCH, BATCH_CHARS = _pipeline_batch()
 
 
 def corpus_path(mb: int, seed: int) -> Path:
@@ -68,13 +80,15 @@ def read_records(path: Path, start: int = 0, stop: int | None = None):
             yield json.loads(line)
 
 
-def batches(it, n=BATCH):
-    buf = []
+def batches(it, n=BATCH, chars=BATCH_CHARS):
+    """Lists of texts as the scan pipeline batches records (`workbench.corpus.records.read_batches`)."""
+    buf, size = [], 0
     for x in it:
         buf.append(x)
-        if len(buf) == n:
+        size += len(x)
+        if len(buf) == n or size >= chars:
             yield buf
-            buf = []
+            buf, size = [], 0
     if buf:
         yield buf
 

@@ -144,3 +144,17 @@ def test_scan_makes_no_network_connection(tmp_path, monkeypatch):
         prof.detectors["patterns"]["engine"] = engine
         r = scan([str(d)], str(tmp_path / f"s-{engine}"), prof, executor="local")
         assert r.status == "done" and r.entities.get("EMAIL_ADDRESS") == 1
+
+
+def test_read_batches_end_at_records_or_characters(tmp_path):
+    """A batch ends at batch_records records or once its texts hold batch_chars characters,
+    whichever comes first; every record lands in exactly one batch, in order."""
+    p = tmp_path / "a.jsonl"
+    sizes = [10, 10, 500, 10, 10, 10, 10, 900, 10]
+    p.write_text("".join(json.dumps({"id": f"r{i}", "text": "x" * n}) + "\n" for i, n in enumerate(sizes)))
+    (sh,) = plan(expand([str(p)]))
+    got = [b.record_ids for b in read_batches(sh, ["text"], id_field="id", batch_records=4, batch_chars=515)]
+    # r0-r2 reach 520 characters; r3-r6 are 4 records; r7 alone reaches 900; r8 is what is left
+    assert got == [["r0", "r1", "r2"], ["r3", "r4", "r5", "r6"], ["r7"], ["r8"]]
+    got = [b.record_ids for b in read_batches(sh, ["text"], id_field="id", batch_records=100, batch_chars=None)]
+    assert got == [[f"r{i}" for i in range(len(sizes))]]

@@ -54,13 +54,15 @@ def read_batches(
     shard: Shard,
     fields: Sequence[str],
     id_field: str | None = None,
-    batch_records: int = 512,
+    batch_records: int = 4096,
     max_record_bytes: int = 8 << 20,
+    batch_chars: int | None = 4_000_000,
 ) -> Iterator[RecordBatch]:
     paths: list[tuple[Segment, ...]] = [parse_path(f) for f in fields]
     if shard.format == "text":
         paths = [parse_path("text")]
     batch = RecordBatch()
+    batch_size = 0  # characters of text in the batch
     for row in iter_rows(shard, max_record_bytes):
         k = len(batch.record_ids)
         batch.record_ids.append(record_id(row, shard.uri, id_field))
@@ -90,8 +92,10 @@ def read_batches(
                 problems = ["no text field: " + "; ".join(missing)]
             batch.errors.append("; ".join(problems) if problems else None)
             batch.n_chars.append(chars)
-        if len(batch.record_ids) >= batch_records:
+        batch_size += batch.n_chars[-1]
+        if len(batch.record_ids) >= batch_records or (batch_chars is not None and batch_size >= batch_chars):
             yield batch
             batch = RecordBatch()
+            batch_size = 0
     if batch.record_ids:
         yield batch

@@ -644,8 +644,8 @@ class FastPatternEngine:
         # of theirs is reported, and a result under the threshold changes no other result
         # (`remove_duplicates` only drops a result for one of the same entity with an equal or
         # higher score), so their regions are not even confirmed (`_analyze_text`).
-        self._weak = {
-            ri: [c.lower() for c in r.context]
+        self._weak = {  # recognizer -> a search for any of its lower-cased context words (None: none)
+            ri: std_re.compile("|".join(std_re.escape(c.lower()) for c in r.context)).search if r.context else None
             for ri, r in enumerate(self.recs)
             if r.kind == "pattern"
             and not r.validates
@@ -1104,11 +1104,7 @@ class FastPatternEngine:
                 if low is _MISSING:
                     check = self._ctx_precheck()[0]
                     low = check.lowered(text, lo, hi) if check.enabled else None
-                    silent = {
-                        ri
-                        for ri, words in weak.items()
-                        if not words or (low is not None and not any(w in low for w in words))
-                    }
+                    silent = {ri for ri, find in weak.items() if find is None or (low is not None and not find(low))}
                 if p.rec in silent:
                     continue  # no context word in the segment: no match of this recognizer is reported
             rec = recs[p.rec]

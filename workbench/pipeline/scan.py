@@ -155,6 +155,7 @@ def scan(
         id_field=id_field,
         store_matches=store_matches,
         batch_records=ex.batch_records,
+        batch_chars=int(ex.batch_mb * 1_000_000),
         max_record_bytes=int(ex.max_record_mb * 1_000_000),
         resolve_overlaps=profile.resolve_overlaps,
         overlap_priority=list(profile.overlap_priority),

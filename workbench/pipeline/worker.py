@@ -37,7 +37,8 @@ class ScanSettings:
     fields: list[str]
     id_field: str | None = None
     store_matches: bool = False
-    batch_records: int = 512
+    batch_records: int = 4096
+    batch_chars: int = 4_000_000
     max_record_bytes: int = 8 << 20
     resolve_overlaps: bool = True
     overlap_priority: list[str] = field(default_factory=list)
@@ -81,7 +82,7 @@ class ShardWorker:
         entity_counts: Counter[str] = Counter()
         n_ok = n_err = 0
         n_bytes = reported = 0
-        for batch in read_batches(shard, s.fields, s.id_field, s.batch_records, s.max_record_bytes):
+        for batch in read_batches(shard, s.fields, s.id_field, s.batch_records, s.max_record_bytes, s.batch_chars):
             spans = detect(self.detectors, batch.texts, s.resolve_overlaps, s.overlap_priority)
             per_record = self._add_findings(shard, batch, spans, findings, entity_counts)
             for k, rid in enumerate(batch.record_ids):
