@@ -349,6 +349,7 @@ def test_automata_disk_cache(regions, tmp_path, monkeypatch):
     arrays["table"] = arrays["table"] + 10 * len(arrays["table"])
     np.savez(bad, **arrays)
     files[1].write_bytes(b"not an archive")
+    files[2].write_bytes(files[3].read_bytes()[:100])  # a truncated archive
     again = [compile_digits(p, True) for p in pats]
     for a, b, p in zip(cold, again, pats):
         for s in _strings(rnd, p, 100):

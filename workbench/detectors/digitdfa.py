@@ -396,10 +396,11 @@ def _cached(key, patterns, build):
             if not z["ok"]:
                 return None
             return DigitDFA.from_arrays(patterns, z["table"], z["labels"], int(z["depth"]), z["extra"])
-    except (OSError, ValueError, KeyError):
-        pass  # not cached yet (or unreadable): compile
+    except Exception:  # not cached yet, or unreadable (truncated, not an archive, out of range): compile
+        pass
     got = build()
     dfa, extra = (got[0], np.asarray(got[1], dtype=np.int64)) if isinstance(got, tuple) else (got, np.zeros(0, np.int64))
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
@@ -412,4 +413,9 @@ def _cached(key, patterns, build):
         os.replace(tmp, path)
     except OSError as e:  # a read-only home is not an error: we compile next time
         log.info("digit automaton not cached: %s", e)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return got
