@@ -281,8 +281,13 @@ def cls_examples(n: int, seed: int = 0, split: str = "train") -> list[tuple[str,
     return out
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 1200, lowercase: bool = False):
-    """A BERT-style WordPiece fast tokenizer trained on `texts` (transformers wrapper)."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 1200, lowercase: bool = False, words: bool = False):
+    """A BERT-style WordPiece fast tokenizer trained on `texts` (transformers wrapper).
+
+    `words`: instead of the WordPiece trainer (whose merges break count ties in hash order, so
+    the subword inventory differs between processes), the vocabulary is the alphabet (as word
+    starts and '##' continuations) and then the texts' words, most frequent first: the same
+    tokenizer in every process."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -293,10 +298,22 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1200, lowercase: boo
     alphabet = sorted(set("".join(FIRST + LAST + PLACES + ORGS)) | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet,
                                         limit_alphabet=1000)
-    tok.train_from_iterator(list(texts), trainer)
+    if words:
+        counts: dict[str, int] = {}
+        for t in texts:
+            for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t)):
+                counts[w] = counts.get(w, 0) + 1
+        chars = sorted(set(alphabet) | {c for w in counts for c in w})
+        vocab = dict.fromkeys(specials + chars + ["##" + c for c in chars])
+        for w in sorted(counts, key=lambda w: (-counts[w], w)):
+            if len(vocab) >= vocab_size:
+                break
+            vocab.setdefault(w)
+    else:
+        tok.train_from_iterator(list(texts), trainer)
+        vocab = tok.get_vocab()
     # the trainer breaks count ties in hash order (differs between processes): renumber the
     # vocabulary deterministically so a seed gives the same model everywhere
-    vocab = tok.get_vocab()
     ordered = specials + sorted((t for t in vocab if t not in specials), key=lambda t: (t.startswith("##"), len(t), t))
     tok.model = models.WordPiece(vocab={t: i for i, t in enumerate(ordered)}, unk_token="[UNK]")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
@@ -415,7 +432,7 @@ def train_tiny_classifier(out_dir: str | Path, *, seed: int = 0, n_train: int = 
     out = Path(out_dir)
     torch.manual_seed(seed)
     data = cls_examples(n_train, seed=seed, split="train")
-    tokenizer = train_tokenizer([t for t, _ in data], vocab_size=800, lowercase=True)
+    tokenizer = train_tokenizer([t for t, _ in data], vocab_size=800, lowercase=True, words=True)
     cfg = _bert_config(len(tokenizer), CLS_LABELS, hidden=64, layers=2, heads=2, inter=128, max_pos=max_positions)
     model = BertForSequenceClassification(cfg)
     batches = []
