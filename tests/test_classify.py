@@ -1,7 +1,7 @@
 """The `classify` detector (a tiny prompt-injection classifier trained here) and the `injection`
 pattern rules.
 
-The model (2-layer BERT, WordPiece tokenizer trained on synthetic prompts) is trained once per
+The model (2-layer BERT, a word vocabulary of synthetic prompts) is trained once per
 test session in a temporary directory; nothing is downloaded.
 """
 

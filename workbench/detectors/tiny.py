@@ -4,7 +4,7 @@
   token classifier (O, B/I-PER, B/I-LOC, B/I-ORG) trained for a few seconds on CPU. It finds
   names and places it never saw, from context and capitals; it is no substitute for a real model.
 - `train_tiny_classifier(out_dir)`: the same for sequence classification, prompt injection vs
-  benign requests (labels BENIGN, INJECTION).
+  benign requests (labels BENIGN, INJECTION), with a word vocabulary (the same in every process).
 - `random_token_classifier(out_dir, shape)`: a randomly initialised BERT-shaped token classifier
   (e.g. BERT-base: 12 layers, hidden 768) for throughput benchmarks.
 
