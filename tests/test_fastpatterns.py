@@ -336,18 +336,24 @@ def test_necessary_prefix_reading():
     assert pre(r"[a-z]{3,}", 0) == r"[a-z]{3}"  # (the engine shortens bounded patterns only)
 
 
-def _prefix_misses(pattern: str, prefix: str, flags: int, texts) -> int:
-    """Matches of `pattern` (one from every start) where `prefix` does not match at their start."""
+def _prefix_misses(pattern: str, prefix: str, ext: int, flags: int, texts) -> int:
+    """Matches of `pattern` (one from every start) that a region of `prefix` would miss: the
+    prefix does not match at their start, or the match ends more than `ext` past its end."""
     import regex
 
     full, head = regex.compile(pattern, flags), regex.compile(prefix, flags)
-    return sum(head.match(t, m.start()) is None for t in texts for m in full.finditer(t, overlapped=True))
+    misses = 0
+    for t in texts:
+        for m in full.finditer(t, overlapped=True):
+            h = head.match(t, m.start())
+            misses += h is None or h.end() + ext < m.end()
+    return misses
 
 
 def test_necessary_prefixes_of_the_recognizers():
     """For every recognizer pattern the engine scans by a prefix, every match starts with a
-    match of the prefix (text with and without planted PII); a prefix one step too long is
-    caught."""
+    match of the prefix and ends within the region's extension past it (text with and without
+    planted PII); a prefix one step too long, or an extension 5 short, is caught."""
     import random
 
     from pii_corpus import generate
@@ -365,15 +371,9 @@ def test_necessary_prefixes_of_the_recognizers():
     assert {eng.recs[p.rec].name for p in scanned} >= {"CryptoRecognizer", "IbanRecognizer"}
     for p in scanned:
         flags = eng.recs[p.rec].obj.global_regex_flags or 0
-        assert _prefix_misses(p.compiled.pattern, p.hs_expr, flags, texts) == 0, p.name
-        assert p.hs_ext == p.width - _min_width_of(p.hs_expr, flags)
+        assert _prefix_misses(p.compiled.pattern, p.hs_expr, p.hs_ext, flags, texts) == 0, p.name
     crypto = next(p for p in scanned if eng.recs[p.rec].name == "CryptoRecognizer")
     flags = eng.recs[crypto.rec].obj.global_regex_flags or 0
     too_long = crypto.hs_expr.replace("{25}", "{26}")
-    assert _prefix_misses(crypto.compiled.pattern, too_long, flags, texts) > 0
-
-
-def _min_width_of(pattern: str, flags: int) -> int:
-    from workbench.detectors.fastpatterns import _min_width
-
-    return _min_width(pattern, flags)
+    assert _prefix_misses(crypto.compiled.pattern, too_long, crypto.hs_ext, flags, texts) > 0
+    assert _prefix_misses(crypto.compiled.pattern, crypto.hs_expr, crypto.hs_ext - 5, flags, texts) > 0

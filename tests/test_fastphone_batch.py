@@ -322,8 +322,8 @@ def test_automata_sets_and_alternatives(regions):
 
 
 def test_automata_disk_cache(regions, tmp_path, monkeypatch):
-    """Automata read back from the disk cache answer as freshly compiled ones; an unreadable
-    or out-of-range file is compiled again, never trusted."""
+    """Automata read back from the disk cache answer as freshly compiled ones; an out-of-range,
+    garbage or truncated file is compiled again, never trusted."""
     import workbench.detectors.digitdfa as dd
 
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
@@ -342,7 +342,9 @@ def test_automata_disk_cache(regions, tmp_path, monkeypatch):
             assert a.matches(s) == b.matches(s), (p, s)
     monkeypatch.undo()
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
-    # a table pointing outside the automaton, and a file that is not an archive: compiled again
+    real = dd._compile_parsed
+    monkeypatch.setattr(dd, "_compile_parsed", lambda *a: built.append(a) or real(*a))
+    # a table pointing outside the automaton, a file that is not an archive, a truncated one
     bad = files[0]
     with np.load(bad) as z:
         arrays = dict(z)
@@ -350,7 +352,8 @@ def test_automata_disk_cache(regions, tmp_path, monkeypatch):
     np.savez(bad, **arrays)
     files[1].write_bytes(b"not an archive")
     files[2].write_bytes(files[3].read_bytes()[:100])  # a truncated archive
-    again = [compile_digits(p, True) for p in pats]
-    for a, b, p in zip(cold, again, pats):
+    again = [compile_digits(p, True) for p in pats] + [compile_set(preds), fixed_alternatives("0|180020")[0]]
+    assert len(built) == 3  # exactly the three damaged files were compiled again
+    for a, b, p in zip(cold, again, [*pats, preds[0][0], "0"]):
         for s in _strings(rnd, p, 100):
             assert a.matches(s) == b.matches(s), (p, s)

@@ -251,15 +251,11 @@ class ContextPrecheck:
             return 0  # part of a longer whitespace run (non-ASCII spaces around it): unknown
         return self.sure_count(text[a + 1 : b] if text[a] == " " else text[a:b], gap=True)
 
-    def bounds(self, text: str, start: int, lo: int, hi: int) -> tuple[int, int]:
-        """[L, U) containing every character Presidio's walk can inspect for a result at `start`.
-
-        L is `lo` or the start of a whitespace-delimited chunk, U is `hi` or the end of one, so
-        text[L:U] is also a window that spaCy tokenises like the whole segment."""
-        return self._lower(text, start, lo), self._upper(text, start, hi)
-
     def _lower(self, text: str, start: int, lo: int) -> int:
-        """L: going back over chunks (and whitespace between them) ending at or before `start`."""
+        """L of the bounds [L, U) that contain every character Presidio's walk can inspect for a
+        result at `start`: going back over chunks (and whitespace between them) ending at or
+        before it. L is `lo` or the start of a whitespace-delimited chunk, U (`_upper`) is `hi`
+        or the end of one, so text[L:U] is also a window that spaCy tokenises like the segment."""
         sure, gap = self.sure_count, self._gap
         need = self.need_back
         width = 16 * need + 32

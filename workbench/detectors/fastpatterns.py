@@ -403,16 +403,14 @@ def _necessary_prefix(pattern: str, flags: int) -> str | None:
     pattern ending in "[...]{25,59}" reports up to 35 ends per start, its prefix one. None
     when there is no such repeat, when a word boundary or an anchor ends the pattern (they
     already keep the ends few), or when the pattern is outside what `_items` reads."""
-    items = _items(pattern)
-    if not items:
-        return None
-    while items and items[-1][0] not in ("\\b", "\\B", "$", "\\Z", "\\z"):
-        w = _min_width(items[-1][0] + items[-1][1], flags)
-        if w != 0:
+    items = _items(pattern) or []
+    while True:  # drop the trailing items that can match empty, up to an anchor
+        w = _min_width("".join(items[-1]), flags) if items else None
+        if w is None:
+            return None
+        if w or items[-1][0] in ("\\b", "\\B", "$", "\\Z", "\\z"):
             break
         items.pop()
-    if not items or _min_width(items[-1][0] + items[-1][1], flags) is None:
-        return None
     atom, quant = items[-1]
     m = std_re.fullmatch(r"\{(\d+),(\d*)\}[?+]?", quant)
     if m and int(m.group(1)) >= 1 and m.group(2) != m.group(1):
@@ -1161,7 +1159,7 @@ class FastPatternEngine:
             results.extend(rows)
         if not results:
             return []
-        self._enhance(text, results, lo, hi)
+        self._enhance(text, results, lo, hi, low)
         results = [r for r in results if r[3] >= self.threshold]
         if len(results) == 1 and results[0][3] > 0:
             return results
@@ -1401,7 +1399,7 @@ class FastPatternEngine:
     def _context_list(self, text: str, start: int, lo: int, hi: int, whole=None, window=None, seg=None) -> list[str]:
         """Keyword lemmas Presidio's enhancer looks at for a match starting at `start`.
 
-        `window`: chunk-aligned bounds from `ContextPrecheck.bounds` to try first; `seg`: the
+        `window`: chunk-aligned bounds from `ContextPrecheck.check` to try first; `seg`: the
         segment's `SegmentPieces` for windows."""
         if whole is not None:
             got = self._walk(whole, start)
@@ -1457,15 +1455,18 @@ class FastPatternEngine:
             self._ctx_walker = ChunkWalk(check) if self._ctx_walk_ok else None
         return pre
 
-    def _enhance(self, text: str, results: list[list], lo: int, hi: int, always_tokenise: bool = False) -> None:
+    def _enhance(
+        self, text: str, results: list[list], lo: int, hi: int, low: Any = _MISSING, always_tokenise: bool = False
+    ) -> None:
         """Presidio's context boost on `results` (rows of text[lo:hi]), in place.
 
         A result is tokenised only when `ContextPrecheck.check` says one of its context words
         occurs where Presidio's walk can see it (a necessary condition for a boost; see
         fastcontext's module doc). `always_tokenise` skips the pre-check (tests compare both)."""
         check, lowered = self._ctx_precheck()
-        low = None
-        if not always_tokenise and check.enabled:
+        if always_tokenise or not check.enabled:
+            low = None
+        elif low is _MISSING:  # (else `_analyze_text` lowered the segment already)
             low = check.lowered(text, lo, hi)
         todo, wins = [], []
         span = 0

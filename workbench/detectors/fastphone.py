@@ -614,9 +614,8 @@ class FastPhone:
             return None
         cand = text[start:end]
         if self._shape_free and "/" not in cand and " " not in cand:
-            bad = self._bad_char
-            bp = start > 0 and (bad.get(text[start - 1]) or self._bad(text[start - 1]))
-            bn = end < len(text) and (bad.get(text[end]) or self._bad(text[end]))
+            bp = start > 0 and self._bad(text[start - 1])
+            bn = end < len(text) and self._bad(text[end])
             key = ("\1" if bp else "\0") + ("\1" if bn else "\0") + cand.translate(_SHAPE)
             memo = self._shapes
             got = memo.get(key, _MISSING)
@@ -642,8 +641,6 @@ class FastPhone:
         return got
 
     def _plan(self, text: str, start: int, end: int):
-        if not self.enabled or end - start > _MAX_INPUT:
-            return None
         cand = text[start:end]
         if _SIMPLE.fullmatch(cand) is None:
             if _HEX.fullmatch(cand):

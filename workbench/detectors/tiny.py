@@ -296,8 +296,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1200, lowercase: boo
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=False, clean_text=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     alphabet = sorted(set("".join(FIRST + LAST + PLACES + ORGS)) | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet,
-                                        limit_alphabet=1000)
     if words:
         counts: dict[str, int] = {}
         for t in texts:
@@ -310,10 +308,11 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1200, lowercase: boo
                 break
             vocab.setdefault(w)
     else:
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                            initial_alphabet=alphabet, limit_alphabet=1000)
         tok.train_from_iterator(list(texts), trainer)
         vocab = tok.get_vocab()
-    # the trainer breaks count ties in hash order (differs between processes): renumber the
-    # vocabulary deterministically so a seed gives the same model everywhere
+    # ids in a fixed order (the trainer's follow hash order, which differs between processes)
     ordered = specials + sorted((t for t in vocab if t not in specials), key=lambda t: (t.startswith("##"), len(t), t))
     tok.model = models.WordPiece(vocab={t: i for i, t in enumerate(ordered)}, unk_token="[UNK]")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
