@@ -281,7 +281,8 @@ def test_engine_option_is_validated():
 
 def test_remove_duplicates_equals_presidio():
     """The engine's de-duplication on plain rows equals `EntityRecognizer.remove_duplicates`
-    on RecognizerResults, for random overlapping, nested and identical results."""
+    on RecognizerResults, for random overlapping, nested and identical results, and for sparse
+    ones (mostly without overlaps: the shortcut that returns every row)."""
     import random
 
     from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -289,14 +290,47 @@ def test_remove_duplicates_equals_presidio():
     from workbench.detectors.fastpatterns import remove_duplicates
 
     rnd = random.Random(7)
-    for _ in range(3000):
+    sparse_kept = 0
+    for i in range(6000):
         rows = []
         for _ in range(rnd.randint(0, 9)):
-            s = rnd.randint(0, 12)
-            rows.append([rnd.choice("AB"), s, s + rnd.randint(1, 6), rnd.choice([0.0, 0.3, 0.5, 0.5, 1.0]), 0, ""])
+            s = rnd.randint(0, 12 if i % 2 else 400)
+            score = rnd.choice([0.0, 0.3, 0.5, 0.5, 1.0] if i % 4 != 2 else [0.3, 0.5, 1.0])
+            rows.append([rnd.choice("AB"), s, s + rnd.randint(1, 6), score, 0, ""])
         ours = {(r[0], r[1], r[2], r[3]) for r in remove_duplicates([list(r) for r in rows])}
         theirs = EntityRecognizer.remove_duplicates([RecognizerResult(r[0], r[1], r[2], r[3]) for r in rows])
         assert ours == {(r.entity_type, r.start, r.end, r.score) for r in theirs}, rows
+        sparse_kept += i % 2 == 0 and len(rows) > 2 and len(ours) == len(rows)
+    assert sparse_kept > 500  # the data exercises the shortcut on several rows
+
+
+def test_ip_invalidator_equals_presidio():
+    """The IP shortcut (`_invalidator`) answers as `IpRecognizer.invalidate_result` on every
+    string the IP patterns can match and on near misses: random dotted quads with 1-3 digit
+    octets (leading zeros, 256-999), other separators, IPv6 and CIDR forms; and a sloppier
+    shortcut (leading zeros allowed) is caught by the same comparison."""
+    import random
+    import re
+
+    from presidio_analyzer.predefined_recognizers import IpRecognizer
+
+    from workbench.detectors import fastpatterns as fp
+
+    rec = IpRecognizer()
+    inv = fp._invalidator(rec)
+    assert inv is not rec.invalidate_result  # the shortcut is in use for the stock recognizer
+    rnd = random.Random(3)
+    cases = ["0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3.04", "1.2.3", "1.2.3.4.5",
+             "1.2.3.4/24", "::1", "::ffff:1.2.3.4", "fe80::1", "1.2.3.4 ", "١.2.3.4", "1..2.3"]
+    for _ in range(20000):
+        parts = [str(rnd.randint(0, 999)).zfill(rnd.choice([1, 1, 2, 3])) for _ in range(rnd.choice([3, 4, 4, 4, 5]))]
+        cases.append(rnd.choice([".", ".", ".", ":", "-"]).join(parts))
+    sloppy = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}").fullmatch
+    caught = False
+    for c in cases:
+        assert bool(inv(c)) == bool(rec.invalidate_result(c)), c
+        caught |= bool(sloppy(c)) and bool(rec.invalidate_result(c))
+    assert caught  # a shortcut accepting e.g. "01.2.3.4" would have failed above
 
 
 def test_recognizer_order_does_not_change_the_database(engines):

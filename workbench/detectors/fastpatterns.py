@@ -38,6 +38,7 @@ import gc
 import hashlib
 import json
 import logging
+import operator
 import os
 import tempfile
 import re as std_re
@@ -50,6 +51,7 @@ import numpy as np
 import regex
 
 from workbench.detectors.base import Span, cache_dir
+from workbench.detectors.fastcontext import ChunkWalk, ContextPrecheck, SegmentPieces
 from workbench.detectors.patterns import (
     NAME,
     PatternsConfig,
@@ -168,8 +170,6 @@ def _cache_store(key: str, modes: list[str], blob: bytes) -> None:
         log.info("hyperscan cache not written: %s", e)
 
 
-_ASCII_DIGIT = np.zeros(256, dtype=bool)
-_ASCII_DIGIT[ord("0") : ord("9") + 1] = True
 _ASCII_PHONE_PUNCT = np.zeros(256, dtype=bool)
 _ASCII_PHONE_PUNCT[np.frombuffer((_PHONE_PUNCT_ASCII + _PHONE_PUNCT_ASCII.upper()).encode(), dtype=np.uint8)] = True
 
@@ -276,6 +276,9 @@ def _phone_extension():
 # Presidio semantics reproduced on plain tuples
 
 
+_START = operator.itemgetter(1)
+
+
 def _dedup_key(r: list) -> tuple:
     return (r[0], r[1], r[1] - r[2], -r[3])
 
@@ -285,7 +288,19 @@ def remove_duplicates(results: list[list]) -> list[list]:
 
     Zero scores go; a result contained in another of the same entity with an equal or higher
     score goes; identical (entity, start, end, score) rows collapse to one.
+
+    Most calls remove nothing: when no two rows of one entity overlap (and none is empty or
+    scores 0), no row is contained in, or identical to, another, and all are returned (in
+    order of start; callers do not depend on the order of distinct rows).
     """
+    rows = sorted(results, key=_START)
+    ends: dict[str, int] = {}
+    for r in rows:
+        if r[3] == 0 or r[2] <= r[1] or r[1] < ends.get(r[0], -1):
+            break
+        ends[r[0]] = r[2]  # (no overlap so far: the ends of one entity only grow)
+    else:
+        return rows
     seen: dict[tuple, list] = {}
     for r in results:
         k = (r[1], r[2], r[3], r[0])
@@ -310,6 +325,28 @@ def remove_duplicates(results: list[list]) -> list[list]:
         out.append(r)
         active.append(r)
     return out
+
+
+# a dotted quad of decimal octets 0-255 without leading zeros (ASCII digits)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_IPV4 = std_re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
+
+
+def _invalidator(rec) -> Any:
+    """`rec.invalidate_result`, or for the stock `IpRecognizer` the same answers with its most
+    common case taken first: its `ipaddress.ip_interface(text)` accepts every plain dotted quad
+    (`_PLAIN_IPV4`: an `IPv4Address`, read as a /32 interface), so those are not invalid and
+    only the other strings (IPv6, leading zeros, ...) go to Presidio's own method."""
+    from presidio_analyzer.predefined_recognizers import IpRecognizer
+
+    own = rec.invalidate_result
+    if type(rec).invalidate_result is not IpRecognizer.invalidate_result:
+        return own
+
+    def invalidate(text: str) -> Any:
+        return False if _PLAIN_IPV4(text) is not None else own(text)
+
+    return invalidate
 
 
 def _pattern_width(pattern: str, flags: int) -> int | None:
@@ -552,6 +589,7 @@ class _Rec:
     invalidates: bool
     window_pad: tuple[int, int] = (8, 32)
     phone: bool = False
+    invalidate: Any = None  # obj.invalidate_result, or an exact shortcut of it (`_invalidator`)
 
 
 class FastPatternEngine:
@@ -601,6 +639,7 @@ class FastPatternEngine:
                     type(rec).validate_result is not PatternRecognizer.validate_result,
                     type(rec).invalidate_result is not PatternRecognizer.invalidate_result,
                 )
+                r.invalidate = _invalidator(rec)
                 ri = len(self.recs)
                 self.recs.append(r)
                 for pi, p in enumerate(rec.patterns):
@@ -871,7 +910,7 @@ class FastPatternEngine:
 
         Plain runs are decided here without a window (`_plain_runs`); the others become
         regions, for libphonenumber's matcher loop on a window (`_phone_window`)."""
-        is_digit = _ASCII_DIGIT[raw]
+        is_digit = (raw - np.uint8(48)) < 10  # ASCII 0-9 (uint8 wraps below '0'; faster than a table)
         pos = np.flatnonzero(is_digit)
         if len(pos) < self._phone_min:
             return
@@ -934,12 +973,13 @@ class FastPatternEngine:
         x_cum = np.zeros(n + 1, dtype=np.int32)
         np.cumsum((raw | 0x20) == ord("x"), out=x_cum[1:])
         ok = ((tails - heads + 1) <= 20) & (x_cum[run_e] == x_cum[run_s])
-        # the stretch of punctuation/lead characters before each run: no lead character in it
-        idx = np.arange(n, dtype=np.int64)
-        last_other = np.maximum.accumulate(np.where((_ASCII_PHONE_PUNCT | lead)[raw], -1, idx))
+        # the stretch of punctuation/lead characters before each run (from just after the last
+        # other character before it): no lead character in it
+        others = np.flatnonzero(~(_ASCII_PHONE_PUNCT | lead)[raw])
+        k = np.searchsorted(others, run_s) - 1  # the last one before the run
+        before = np.where(k >= 0, others[np.maximum(k, 0)] + 1, 0)
         lead_cum = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(lead[raw], out=lead_cum[1:])
-        before = np.where(run_s > 0, last_other[np.maximum(run_s - 1, 0)] + 1, 0)
         led = np.flatnonzero(ok & (lead_cum[run_s] != lead_cum[before]) & (x_cum[run_s] == x_cum[before]))
         ok &= lead_cum[run_s] == lead_cum[before]
         text_end = starts[seg + 1] - 1
@@ -1018,7 +1058,7 @@ class FastPatternEngine:
         if len(dash):
             split[dash[(raw[np.maximum(dash - 1, 0)] == 32) | (raw[np.minimum(dash + 1, n - 1)] == 32)]] = True
         cuts = np.flatnonzero(split)
-        dcum = np.zeros(n + 1, dtype=np.int64)
+        dcum = np.zeros(n + 1, dtype=np.int32)  # (a chunk is far below 2**31 characters)
         np.cumsum(is_digit, out=dcum[1:])
         first = last = ndig
         if len(cuts):
@@ -1095,15 +1135,18 @@ class FastPatternEngine:
         else:  # only the patterns with reports, plus those Hyperscan cannot run, in pattern order
             todo = sorted([*regions.items(), *((pi, None) for pi in self._full_pats[kind])])
         pats, recs = self.pats, self.recs
-        weak, low, silent = self._weak, _MISSING, None
+        weak, low, silent = self._weak, _MISSING, {}
         for pi, lst in todo:
             p = pats[pi]
             if p.rec in weak:
-                if low is _MISSING:
-                    check = self._ctx_precheck()[0]
-                    low = check.lowered(text, lo, hi) if check.enabled else None
-                    silent = {ri for ri, find in weak.items() if find is None or (low is not None and not find(low))}
-                if p.rec in silent:
+                quiet = silent.get(p.rec)
+                if quiet is None:
+                    if low is _MISSING:
+                        check = self._ctx_precheck()[0]
+                        low = check.lowered(text, lo, hi) if check.enabled else None
+                    find = weak[p.rec]
+                    quiet = silent[p.rec] = find is None or (low is not None and not find(low))
+                if quiet:
                     continue  # no context word in the segment: no match of this recognizer is reported
             rec = recs[p.rec]
             mode = "full" if full else p.modes.get(kind, "full")
@@ -1172,7 +1215,7 @@ class FastPatternEngine:
             if v is not None:
                 score = 1.0 if v else 0.0
         if rec.invalidates:
-            if rec.obj.invalidate_result(matched):
+            if rec.invalidate(matched):
                 score = 0.0
         if score > 0:
             rows.append([rec.entity, s, e, score, p.rec, ""])
@@ -1444,8 +1487,6 @@ class FastPatternEngine:
         context words, built on first use."""
         pre = getattr(self, "_ctx_pre", None)
         if pre is None:
-            from workbench.detectors.fastcontext import ChunkWalk, ContextPrecheck
-
             check = ContextPrecheck(
                 self.tokenizer, self._is_keyword, self.ctx_prefix, self.ctx_suffix, [r.context for r in self.recs]
             )
@@ -1470,39 +1511,37 @@ class FastPatternEngine:
             low = check.lowered(text, lo, hi)
         todo, wins = [], []
         span = 0
-        present: dict[int, Any] = {}  # recognizer -> where its context words occur
-        for r in results:
-            words = lowered[r[4]]
-            if not words:
-                continue
-            win = None
-            if low is not None:
+        if low is not None:
+            present: dict[int, Any] = {}  # recognizer -> where its context words occur
+            for r in results:
+                words = lowered[r[4]]
+                if not words:
+                    continue
                 occ = present.get(r[4], _MISSING)
                 if occ is _MISSING:
                     occ = present[r[4]] = check.occurrences(low, words)
                 if occ is None:
                     continue  # no context word anywhere in the segment
                 win = check.check(text, low, lo, hi, r[1], words, occ)
-                if win is None:
-                    continue
-                span += win[1] - win[0]
-            else:
-                span += 200
-            todo.append(r)
-            wins.append(win)
+                if win is not None:
+                    span += win[1] - win[0]
+                    todo.append(r)
+                    wins.append(win)
+        else:
+            for r in results:
+                if lowered[r[4]]:
+                    span += 200
+                    todo.append(r)
+                    wins.append(None)
         if not todo:
             return
         whole = seg = walker = None
         if low is not None and self._ctx_walk_ok:
-            from workbench.detectors.fastcontext import SegmentPieces
-
             seg = SegmentPieces(self, text, lo, hi, low)
             walker = self._ctx_walker
         elif hi - lo <= span and hi - lo <= 1_000_000:
             whole = self._tokens(text[lo:hi], lo)  # one pass serves every result
         else:
-            from workbench.detectors.fastcontext import SegmentPieces
-
             seg = SegmentPieces(self, text, lo, hi, low if low is not None else check.lowered(text, lo, hi))
         for r, win in zip(todo, wins):
             rec = self.recs[r[4]]
@@ -1571,24 +1610,27 @@ class FastPatternsDetector:
                     segs, owners, size = [], [], 0
         if segs:
             self._flush(segs, owners, out)
+        order = operator.attrgetter("start", "end", "entity_type")
         for spans in out:
-            spans.sort(key=lambda s: (s.start, s.end, s.entity_type))
+            spans.sort(key=order)
         return out
 
     def _flush(self, segs: list[str], owners: list[tuple[int, int, int, int]], out: list[list[Span]]) -> None:
-        cfg = self.config
+        # (rows already meet the engine's threshold, config.threshold: only per-entity ones remain)
+        thresholds, default = self._thresholds, self.config.threshold
+        names = [r.name for r in self.engine.recs]
         for rows, (ti, ws, own_s, own_e) in zip(self.engine.analyze_batch(segs), owners):
+            spans = out[ti]
             for ent, s, e, score, ri, word in rows:
                 s, e = s + ws, e + ws
                 if not (own_s <= s < own_e):
                     continue
-                if score < self._thresholds.get(ent, cfg.threshold):
+                if thresholds and score < thresholds.get(ent, default):
                     continue
-                rec = self.engine.recs[ri].name
-                extra: dict[str, Any] = {"recognizer": rec}
+                extra: dict[str, Any] = {"recognizer": names[ri]}
                 if word:  # (the stock detector reports it too)
                     extra["context_word"] = word
-                out[ti].append(Span(ent, s, e, float(score), NAME, rec, extra))
+                spans.append(Span(ent, s, e, float(score), NAME, names[ri], extra))
 
 
 class PatternsEngineDetector:
