@@ -259,3 +259,41 @@ def test_chunk_walk_equals_the_walk_over_whole_tokens(setup):
     # the data exercises every outcome
     assert n["loose"] > 20_000 and n["exact"] > 20_000 and n["unsure"] > 100 and n["hits"] > 1000, n
     assert n["corpus_none"] < 0.1 * n["exact"] and n["pieces"] > 20, n
+
+
+def test_chunk_tokenizer_equals_spacy(setup):
+    """`ChunkTokenizer` (spaCy's affix pass in Python) gives the tokenizer's own tokens for every
+    whitespace-free run of the generated corpus and of adversarial texts (emoticons, 'a.m.',
+    URLs, e-mails, brackets, colons, non-ASCII), wherever `chunk_tokens` uses it (no run of its
+    tokens spells a special-case key); and the lower-cased texts and keyword flags of
+    `chunk_tokens` are spaCy's lemmas and Presidio's keyword test on a fresh vocabulary.
+    A variant that drops the suffix rules is caught by the same comparison."""
+    import re
+
+    import spacy
+    from pii_corpus import generate
+
+    from workbench.detectors.fastcontext import ChunkTokenizer
+
+    _, engine, _, _ = setup
+    check, _ = engine._ctx_precheck()
+    texts = list(generate(300_000, seed=17)) + _adversarial_texts(engine, 1500, seed=19)
+    chunks = sorted({c for t in texts for c in re.findall(r"[^ \t\n\r\x0b\x0c]+", t) if not any(x.isspace() for x in c)})
+    ref_nlp = spacy.blank("en")  # a fresh vocabulary: the lexemes it creates are the getters' values
+    no_suffix = ChunkTokenizer(check.tokenizer)
+    no_suffix.suffix_search = None
+    used = caught = 0
+    for c in chunks:
+        spans = check._affix.spans(c)
+        if spans is None or check._spells_key(c, spans):
+            continue
+        doc = ref_nlp.tokenizer(c)
+        assert spans == [(t.idx, t.idx + len(t.text)) for t in doc], c
+        got = check.chunk_tokens(c)
+        assert got is not None and got[1] == [t.lower_ for t in doc], c
+        for t, lm in zip(doc, got[1]):
+            lex = ref_nlp.vocab[lm]
+            assert engine._is_keyword(lm) == (not lex.is_stop and not lex.is_punct and lm not in ("-PRON-", "be")), lm
+        used += 1
+        caught += no_suffix.spans(c) != spans
+    assert used > 5000 and caught > 100, (used, caught)

@@ -166,6 +166,89 @@ def _strong_rule_holds(tokenizer) -> bool:
     return True
 
 
+class ChunkTokenizer:
+    """The tokens spaCy's tokenizer gives a string without whitespace, as (start, end) spans,
+    computed in Python from the tokenizer's own rules instead of calling it: a chunk seen once
+    (a log field such as `took=618ms`) costs spaCy a new Doc and a lexeme per new token string.
+
+    This is `Tokenizer._split_affixes` then `_attach_tokens` (spaCy 3.8, tokenizer.pyx) for a
+    string that is one whitespace-free run: while the string changes, stop at a `token_match`,
+    else strip the prefix (`prefix_search`) and the suffix (`suffix_search`, of what follows
+    the prefix) as they do; then the rest is one token when `token_match` or `url_match`
+    matches it, else it is cut at the `infix_finditer` matches as `_attach_tokens` cuts it;
+    the prefixes come first and the suffixes last, innermost first. Wherever the tokenizer
+    would look up a special case (the string, the string less its prefix or its suffix, the
+    rest: keys of `tokenizer.rules`), None is returned and the caller asks the tokenizer. The
+    tokenizer's cache only holds what this computes (a cached rest is a whitespace run that was
+    tokenised the same way from scratch). `_apply_special_cases`, which runs on the whole text
+    after this, is the callers' concern (`ContextPrecheck._spells_key`)."""
+
+    def __init__(self, tokenizer):
+        self.rules = frozenset(tokenizer.rules or {})
+        self.token_match = tokenizer.token_match
+        self.url_match = tokenizer.url_match
+        self.prefix_search = tokenizer.prefix_search
+        self.suffix_search = tokenizer.suffix_search
+        self.infix_finditer = tokenizer.infix_finditer
+
+    def spans(self, text: str) -> list[tuple[int, int]] | None:
+        rules, token_match = self.rules, self.token_match
+        pre_search, suf_search = self.prefix_search, self.suffix_search
+        if text in rules:
+            return None
+        string, off, last_size = text, 0, 0
+        prefixes: list[tuple[int, int]] = []
+        suffixes: list[tuple[int, int]] = []
+        while string and len(string) != last_size:
+            if token_match is not None and token_match(string):
+                break
+            if string in rules:
+                return None
+            last_size = n = len(string)
+            m = pre_search(string) if pre_search is not None else None
+            pre_len = m.end() - m.start() if m is not None else 0
+            if pre_len and n > pre_len and string[pre_len:] in rules:
+                return None
+            m = suf_search(string[pre_len:]) if suf_search is not None else None
+            suf_len = m.end() - m.start() if m is not None else 0
+            if suf_len and n > suf_len and string[:-suf_len] in rules:
+                return None
+            if pre_len and suf_len and pre_len + suf_len <= n:
+                prefixes.append((off, off + pre_len))
+                suffixes.append((off + n - suf_len, off + n))
+                string = string[pre_len:-suf_len]
+                off += pre_len
+            elif pre_len:
+                prefixes.append((off, off + pre_len))
+                string = string[pre_len:]
+                off += pre_len
+            elif suf_len:
+                suffixes.append((off + n - suf_len, off + n))
+                string = string[:-suf_len]
+        out = prefixes
+        if string:
+            if string in rules:
+                return None
+            n = len(string)
+            if (token_match is not None and token_match(string)) or (self.url_match is not None and self.url_match(string)):
+                out.append((off, off + n))
+            else:
+                start = 0
+                for m in self.infix_finditer(string) if self.infix_finditer is not None else ():
+                    a, b = m.start(), m.end()
+                    if a == 0:  # (`infix_start == start_before_infixes`)
+                        continue
+                    if a != start:
+                        out.append((off + start, off + a))
+                    if a != b:
+                        out.append((off + a, off + b))
+                    start = b
+                if start < n:
+                    out.append((off + start, off + n))
+        out.extend(reversed(suffixes))
+        return out
+
+
 class ContextPrecheck:
     """Necessary condition for a context boost, per result, without tokenising (see module doc)."""
 
@@ -188,6 +271,37 @@ class ContextPrecheck:
         self._sure: dict[str, int] = {}
         self._gaps: dict[str, int] = {}
         self._strong_ok = self.enabled and _strong_rule_holds(tokenizer)
+        self._affix = ChunkTokenizer(tokenizer) if self.enabled else None
+        self._vocab = tokenizer.vocab
+        from spacy.attrs import LOWER
+
+        self._lower_getter = (getattr(self._vocab, "lex_attr_getters", None) or {}).get(LOWER)
+
+    def token_lower(self, token: str) -> str:
+        """spaCy's `lower_` of a token with this text: its lexeme's, or for a text without one
+        what the vocabulary's LOWER getter gives the lexeme it would create."""
+        if self._lower_getter is None or token in self._vocab:
+            return self._vocab[token].lower_
+        return self._lower_getter(token)
+
+    def chunk_tokens(self, chunk: str) -> tuple[list[tuple[int, int]], list[str]] | None:
+        """Spans and lower-cased texts of the tokens spaCy gives `chunk` (a whitespace-free run
+        of a text) in any context, or None when that is not certain: the affix pass's tokens
+        (`ChunkTokenizer`, else the tokenizer itself) when no run of them spells a special-case
+        key (see `sure_count`)."""
+        spans = self._affix.spans(chunk) if self._affix is not None else None
+        if spans is not None:
+            if self._spells_key(chunk, spans):
+                spans = None  # (the tokenizer decides, and the check below)
+            else:
+                low = self.token_lower
+                return spans, [low(chunk[a:b]) for a, b in spans]
+        doc = self.tokenizer(chunk)
+        spans = [(t.idx, t.idx + len(t.text)) for t in doc]
+        whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
+        if spans and whole and spans[0][0] == 0 and spans[-1][1] == len(chunk) and not self._spells_key(chunk, spans):
+            return spans, [t.lower_ for t in doc]
+        return None
 
     def sure_count(self, chunk: str, gap: bool = False) -> int:
         """How many tokens of `chunk` are certainly keywords in any context (0: unknown).
@@ -211,7 +325,12 @@ class ContextPrecheck:
             if not gap and _DIGIT.search(chunk):
                 return 0  # unknown: mostly unique (times, addresses), not worth a tokenizer call
             k = 0
-            if gap or not any(c.isspace() for c in chunk):
+            if not gap and not any(c.isspace() for c in chunk):
+                got = self.chunk_tokens(chunk)
+                if got is not None:
+                    iskw = self.is_keyword
+                    k = sum(1 for lm in got[1] if ":" not in lm and iskw(lm))
+            elif gap:
                 doc = self.tokenizer(chunk)
                 spans = [(t.idx, t.idx + len(t.text)) for t in doc]
                 whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
@@ -378,18 +497,20 @@ class ChunkWalk:
         if got != 0:
             return got
         got = None
-        if gap or not any(c.isspace() for c in chunk):
+        if not gap and not any(c.isspace() for c in chunk):
+            toks = self.check.chunk_tokens(chunk)
+            if toks is not None:
+                iskw = self.is_keyword
+                got = tuple((a, b, lm, ":" not in lm and iskw(lm)) for (a, b), lm in zip(*toks))
+        elif gap:
             doc = self.check.tokenizer(chunk)
             spans = [(t.idx, t.idx + len(t.text)) for t in doc]
             whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
             if spans and whole and spans[0][0] == 0 and spans[-1][1] == len(chunk):
                 # (a whitespace run's special-case matches, whitespace-only keys, lie inside it:
                 # they are the same alone and in context, so gaps need no `_spells_key`)
-                if gap or not self.check._spells_key(chunk, spans):
-                    iskw = self.is_keyword
-                    got = tuple(
-                        (s, e, lm, ":" not in lm and iskw(lm)) for (s, e), lm in zip(spans, (t.lower_ for t in doc))
-                    )
+                iskw = self.is_keyword
+                got = tuple((s, e, lm, ":" not in lm and iskw(lm)) for (s, e), lm in zip(spans, (t.lower_ for t in doc)))
         if len(cache) > 200_000:
             cache.clear()
         cache[chunk] = got

@@ -611,6 +611,10 @@ class FastPatternEngine:
         self.nlp = nlp if nlp is not None else _lemma_component()
         self.tokenizer = self.nlp.tokenizer
         self._kw_cache: dict[str, bool] = {}
+        from spacy.attrs import IS_PUNCT, IS_STOP
+
+        getters = getattr(self.nlp.vocab, "lex_attr_getters", None) or {}
+        self._flag_getters = (getters[IS_STOP], getters[IS_PUNCT]) if IS_STOP in getters and IS_PUNCT in getters else None
         self._phone_memo: dict[tuple, Any] = {}
         self._strings: dict[int, str] = {}
         self._phone_fast_memo: dict[str, Any] = {}
@@ -1376,10 +1380,21 @@ class FastPatternEngine:
     # -- Context (LemmaContextAwareEnhancer) ----------------------------------------------------
 
     def _is_keyword(self, lemma: str) -> bool:
+        """Presidio's keyword test of a lemma (`NlpArtifacts.set_keywords`), from its lexeme's flags;
+        for a lemma without a lexeme, from the vocabulary's getters for those flags (what the
+        lexeme it would create gets), so unique strings do not grow the vocabulary."""
         k = self._kw_cache.get(lemma)
         if k is None:
-            lex = self.nlp.vocab[lemma]
-            k = not lex.is_stop and not lex.is_punct and lemma != "-PRON-" and lemma != "be"
+            vocab = self.nlp.vocab
+            if self._flag_getters is not None and lemma not in vocab:
+                is_stop, is_punct = self._flag_getters
+                stop, punct = bool(is_stop(lemma)), bool(is_punct(lemma))
+            else:
+                lex = vocab[lemma]
+                stop, punct = lex.is_stop, lex.is_punct
+            k = not stop and not punct and lemma != "-PRON-" and lemma != "be"
+            if len(self._kw_cache) > 500_000:
+                self._kw_cache.clear()
             self._kw_cache[lemma] = k
         return k
 
