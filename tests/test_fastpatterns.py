@@ -411,3 +411,59 @@ def test_necessary_prefixes_of_the_recognizers():
     too_long = crypto.hs_expr.replace("{25}", "{26}")
     assert _prefix_misses(crypto.compiled.pattern, too_long, crypto.hs_ext, flags, texts) > 0
     assert _prefix_misses(crypto.compiled.pattern, crypto.hs_expr, crypto.hs_ext - 5, flags, texts) > 0
+
+
+def test_iban_rows_equal_presidio_analyze():
+    """`_iban_rows` gives what the stock `IbanRecognizer.analyze` gives (start, end, score), on
+    texts with valid IBANs of many countries (grouped, dashed, lower-case, glued to other text),
+    the same with a digit changed, and random near misses; a variant that tries the groups
+    from the first instead of the last is caught."""
+    import random
+
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer
+
+    from workbench.detectors import fastpatterns as fp
+
+    rec = IbanRecognizer()
+    rows = fp._iban_rows(rec)
+    assert rows is not None
+    valid = ["DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606",
+             "NL91ABNA0417164300", "ES9121000418450200051332", "IT60X0542811101000000123456",
+             "CH9300762011623852957", "BE68539007547034", "AL47212110090000000235698741",
+             "NO9386011117947", "PL61109010140000071219812874", "IL620108000000099999999"]
+    rnd = random.Random(5)
+    texts = []
+    for v in valid:
+        grouped = " ".join(v[i:i + 4] for i in range(0, len(v), 4))
+        for form in (v, grouped, grouped.replace(" ", "-"), v.lower(), grouped.lower()):
+            texts.append(f"pay to {form} today")
+            texts.append(f"{form}{rnd.choice(['', ' 2 days', 'X', ' and DE00'])}")
+            k = rnd.randrange(4, len(form))
+            if form[k].isdigit():
+                texts.append("iban " + form[:k] + str((int(form[k]) + 1) % 10) + form[k + 1:])
+    alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -"
+    for _ in range(1500):
+        texts.append(rnd.choice(["DE", "GB", "FR", "XX"]) + "".join(rnd.choice(alnum) for _ in range(rnd.randint(10, 40))))
+
+    def ref(t):
+        return [(r.start, r.end, r.score) for r in rec.analyze(t, ["IBAN_CODE"])]
+
+    def groups_first_to_last(t):  # the variant: the first group's span tried first
+        out = []
+        for p in rec.patterns:
+            for m in fp.regex.finditer(p.regex, t, flags=rec.global_regex_flags):
+                for g in range(1, len(m.groups()) + 1):
+                    end = m.span(g)[1] if m.span(g)[1] > 0 else m.end()
+                    v = rec.validate_result(t[m.start():end]) if end > m.start() else False
+                    if v is not False:
+                        out.append((m.start(), end, 1.0 if v else p.score))
+                        break
+        return out
+
+    hits = caught = 0
+    for t in texts:
+        want = ref(t)
+        assert rows(t) == want, t
+        hits += bool(want)
+        caught += groups_first_to_last(t) != want
+    assert hits > 50 and caught > 0, (hits, caught)

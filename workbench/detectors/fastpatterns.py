@@ -327,6 +327,51 @@ def remove_duplicates(results: list[list]) -> list[list]:
     return out
 
 
+def _iban_rows(rec) -> Any:
+    """For the stock `IbanRecognizer` (its own `analyze`), a function giving what its `analyze`
+    returns on a text as (start, end, score) tuples, without building a RecognizerResult and
+    an explanation for every group it tries; None for any other recognizer.
+
+    It is `IbanRecognizer.__analyze_patterns` step by step: per pattern, per match (the
+    `regex` module with the recognizer's flags and Presidio's timeout), per group from the last
+    to the first, the span from the match's start to the group's end (the match's end where
+    the group did not take part), skipping empty ones; the recognizer's own `validate_result`
+    turns the pattern's score into MAX_SCORE or MIN_SCORE (None: unchanged), and the first
+    span scoring above MIN_SCORE is the match's result."""
+    from presidio_analyzer import EntityRecognizer
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer
+    from presidio_analyzer.predefined_recognizers.generic import iban_recognizer as iban_module
+
+    if type(rec).analyze is not IbanRecognizer.analyze or not rec.patterns:
+        return None
+    timeout = iban_module.REGEX_TIMEOUT_SECONDS
+    pats = [(regex.compile(p.regex, rec.global_regex_flags), p.score, p.name) for p in rec.patterns]
+    low_score, high_score = EntityRecognizer.MIN_SCORE, EntityRecognizer.MAX_SCORE
+    validate = rec.validate_result
+
+    def rows(text: str) -> list[tuple[int, int, float]]:
+        out = []
+        for comp, pattern_score, name in pats:
+            try:
+                for m in comp.finditer(text, timeout=timeout):
+                    start, end0 = m.span(0)
+                    for g in range(len(m.groups()), 0, -1):
+                        gend = m.span(g)[1]
+                        end = gend if gend > 0 else end0
+                        if end <= start:  # (an empty span)
+                            continue
+                        v = validate(text[start:end])
+                        score = pattern_score if v is None else (high_score if v else low_score)
+                        if score > low_score:
+                            out.append((start, end, score))
+                            break
+            except TimeoutError:
+                log.warning("Regex pattern '%s' timed out after %s seconds, skipping.", name, timeout)
+        return out
+
+    return rows
+
+
 # a dotted quad of decimal octets 0-255 without leading zeros (ASCII digits)
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PLAIN_IPV4 = std_re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
@@ -696,6 +741,10 @@ class FastPatternEngine:
             ri: [p.compiled for p in self.pats if p.rec == ri and p.compiled is not None]
             for ri, r in enumerate(self.recs)
             if r.kind == "windowed" and not r.phone
+        }
+        # windowed recognizers whose own `analyze` is reproduced without result objects
+        self._own_rows = {
+            ri: f for ri, r in enumerate(self.recs) if r.kind == "windowed" and (f := _iban_rows(r.obj)) is not None
         }
         self._dbs: dict[str, Any] = {}
         self._full_pats: dict[str, list[int]] = {}
@@ -1275,6 +1324,11 @@ class FastPatternEngine:
                 out.extend(self._phone_window(rec, ri, text[ws:we], ws))
             else:
                 window = text[ws:we]
+                own = self._own_rows.get(ri)
+                if own is not None:
+                    entity = rec.entity
+                    out.extend([entity, s + ws, e + ws, score, ri, ""] for s, e, score in own(window))
+                    continue
                 # a pattern recognizer's own `analyze` reports where its patterns match: most
                 # candidates (Hyperscan prefilter reports) have no match, skip those windows
                 confirm = self._confirm.get(ri)
