@@ -510,6 +510,36 @@ def _necessary_prefix(pattern: str, flags: int) -> str | None:
     return out if w is not None and w > 0 else None
 
 
+_LOOKBEHIND_CLASS = std_re.compile(r"\(\?<!(\[\^?(?:\\.|[^\]\\\[])+\]|\\[wdsWDS])\)")
+
+
+def _consuming_lookbehind(expr: str) -> str | None:
+    """`expr` with a leading negative lookbehind of one character class, `(?<!C)`, turned into
+    a consumed character, `(?:^|[^C])`: Hyperscan compiles no look-behind exactly, and in
+    prefilter mode it drops it (the IBAN pattern then reported 9,000 candidates in 6,000
+    corpus records instead of 400). For ASCII texts the consumed form matches wherever the
+    pattern does: one character earlier, or at the start of the buffer; a text's start follows
+    the "\n" that joins it to the one before, which [^C] takes when C does not hold "\n" (else
+    None is returned). So reports still cover every match, their regions starting one
+    character earlier (`_db` widens them). None also when `expr` does not start so."""
+    m = _LOOKBEHIND_CLASS.match(expr)
+    if m is None:
+        return None
+    cls = m.group(1)
+    try:
+        if std_re.fullmatch(cls, "\n"):
+            return None
+    except std_re.error:
+        return None
+    if cls.startswith("\\"):
+        neg = "\\" + cls[1].swapcase()
+    elif cls.startswith("[^"):
+        neg = "[" + cls[2:]
+    else:
+        neg = "[^" + cls[1:]
+    return "(?:^|" + neg + ")" + expr[m.end() :]
+
+
 def _barrier_chars(compiled) -> str:
     """Whitespace characters that no match of the pattern can contain (so a match lies
     between two of them)."""
@@ -770,11 +800,16 @@ class FastPatternEngine:
         unicode = kind == "unicode"
         extra = (hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP) if unicode else 0
         todo = []
+        lead = np.zeros(len(self.pats), dtype=np.int64)  # characters a report may start early
         for i, p in enumerate(self.pats):
             if p.phone and not unicode:  # ASCII digit runs: found with numpy (`_digit_runs`)
                 todo.append((None, 0, False))
                 continue
             expr = _phone_candidate(self._phone_min) if p.phone else p.hs_expr
+            if not unicode and not p.phone:
+                consuming = _consuming_lookbehind(expr)
+                if consuming is not None:
+                    expr, lead[i] = consuming, 1
             base = (hs.HS_FLAG_MULTILINE | hs.HS_FLAG_CASELESS | extra) if p.phone else (p.hs_flags | extra)
             todo.append((expr, base, p.hs_width is not None and p.hs_width < _UNBOUNDED or bool(p.barriers)))
         key = hashlib.sha256(
@@ -825,6 +860,7 @@ class FastPatternEngine:
             [p.hs_width if p.hs_width is not None and p.hs_width < _UNBOUNDED else -1 for p in self.pats],
             dtype=np.int64,
         )
+        self._hs_width[kind] += np.where(self._hs_width[kind] >= 0, lead, 0)
         self._hs_ext[kind] = np.array([p.hs_ext for p in self.pats], dtype=np.int64)
         groups: dict[str, list[int]] = {}
         for i, p in enumerate(self.pats):
