@@ -130,9 +130,15 @@ def test_precheck_never_skips_a_presidio_boost(setup):
         starts.update(rnd.randrange(len(text)) for _ in range(8))
         low = check.lowered(text, 0, len(text))
         seg = SegmentPieces(engine, text, 0, len(text), low)
+        failed = {ri: [] for ri, _, _ in ctxs}  # as `_enhance` keeps them, results in order of start
+        last = (0, 0)
         for start in sorted(starts):
             if start >= len(text):
                 continue
+            if low is not None:  # the bounds grow with the start (what `failed` relies on)
+                bounds = (check._lower(text, start, 0), check._upper(text, start, len(text)))
+                assert bounds[0] >= last[0] and bounds[1] >= last[1], (text, start, bounds, last)
+                last = bounds
             seen = None
             for ri, ctx, words in ctxs:
                 ref = _presidio_boost(enh, art, text, start, ctx)
@@ -141,7 +147,7 @@ def test_precheck_never_skips_a_presidio_boost(setup):
                 boosted, ref_words = ref
                 if low is None:
                     continue  # segment not pre-checked: always tokenised
-                win = check.check(text, low, 0, len(text), start, words)
+                win = check.check(text, low, 0, len(text), start, words, None, failed[ri])
                 if win is None:
                     skipped += 1
                     assert not boosted, (text, start, ctx)

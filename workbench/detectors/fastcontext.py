@@ -455,12 +455,18 @@ class ContextPrecheck:
             best.append(top)
         return ends, best
 
-    def check(self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str], occ=None):
+    def check(self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str], occ=None, failed=None):
         """None when a result at `start` with lower-cased context `words` cannot be boosted, else
         its bounds [L, U) (`low` from `lowered`; `occ`: `occurrences(low, words)`, computed
         here when not given). A boost needs an occurrence inside [L, U): the last one to start
         among those ending by U must start at or after L. U comes first: without such an
-        occurrence L is not needed."""
+        occurrence L is not needed.
+
+        `failed` (a list, the same for the results of one recognizer in one segment) remembers
+        the last result that failed on L: [its start, the occurrence k it was measured
+        against]. L and U only grow with `start` (going back from a later start counts the
+        same chunks and more), so a later result whose U leads to the same occurrence k fails
+        too, without computing its L."""
         if occ is None:
             occ = self.occurrences(low, words)
             if occ is None:
@@ -469,8 +475,14 @@ class ContextPrecheck:
         k = bisect.bisect_right(occ[0], U - lo) - 1
         if k < 0:
             return None
+        if failed and failed[1] == k and start >= failed[0]:
+            return None
         L = self._lower(text, start, lo)
-        return (L, U) if occ[1][k] >= L - lo else None
+        if occ[1][k] >= L - lo:
+            return L, U
+        if failed is not None:
+            failed[:] = (start, k)
+        return None
 
 
 _MAX_LOOSE = 24  # chunks counted 0..len in the first walk before it gives up

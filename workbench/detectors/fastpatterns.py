@@ -1618,6 +1618,7 @@ class FastPatternEngine:
         span = 0
         if low is not None:
             present: dict[int, Any] = {}  # recognizer -> where its context words occur
+            failed: dict[int, list] = {}  # recognizer -> its last result that failed on L
             for r in results:
                 words = lowered[r[4]]
                 if not words:
@@ -1625,9 +1626,10 @@ class FastPatternEngine:
                 occ = present.get(r[4], _MISSING)
                 if occ is _MISSING:
                     occ = present[r[4]] = check.occurrences(low, words)
+                    failed[r[4]] = []
                 if occ is None:
                     continue  # no context word anywhere in the segment
-                win = check.check(text, low, lo, hi, r[1], words, occ)
+                win = check.check(text, low, lo, hi, r[1], words, occ, failed[r[4]])
                 if win is not None:
                     span += win[1] - win[0]
                     todo.append(r)

@@ -858,6 +858,8 @@ class FastPhone:
             preds += ((M.idd.pattern, True),)
         lab = self._labels(preds, cols)
         ok = (lab & np.uint64(1)) != 0
+        if not ok.any():
+            return none, none  # (the prefilter rejects every string)
         lab, rows, cols = lab[ok], rows[ok], cols[:, ok]
         slow = [none]
         away = (lab & np.uint64(4)) != 0  # _cc_phase: after an international prefix
