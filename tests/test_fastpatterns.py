@@ -514,3 +514,43 @@ def test_consuming_lookbehind():
                 checked += 1
                 missed_without_start += s == 0 and not any(no_start.fullmatch(buf, a, e) for a in (s - 1, s) if a >= 0)
     assert checked > 100 and missed_without_start > 0, (checked, missed_without_start)
+
+
+def test_ascii_search_equals_regex_module():
+    """On ASCII texts without the four characters only `re` counts as whitespace, each
+    recognizer pattern's `ascii_search` (Python's `re`) finds what Presidio's `regex` module
+    finds, from every candidate start: corpus texts and random strings over the characters the
+    patterns care about. A text holding such a character (\\x1c) is caught differing on a
+    pattern with \\s, so the engine keeps `regex` for those texts."""
+    import random
+
+    from pii_corpus import generate
+
+    from workbench.detectors.registry import build_detectors
+
+    engine = build_detectors({"patterns": {}})[0].engine
+    pats = [p for p in engine.pats if p.compiled is not None]
+    assert sum(p.ascii_search != p.compiled.search for p in pats) >= len(pats) - 2  # `re` is in use
+    rnd = random.Random(12)
+    texts = [t for t in generate(100_000, seed=29) if t.isascii()]
+    alphabet = "0123456789abcdefxyzABCDEFXYZ .-/:@_#()[]'\"\n\t,;=+%&?~"
+    for _ in range(400):
+        texts.append("".join(rnd.choice(alphabet) for _ in range(rnd.randint(5, 120))))
+    texts = [t for t in texts if _plain_ascii(t)]
+    compared = 0
+    for p in pats:
+        for t in texts:
+            for pos in range(0, len(t), 11):
+                a, b = p.ascii_search(t, pos), p.compiled.search(t, pos)
+                assert (a and a.span()) == (b and b.span()), (p.name, t[pos : pos + 60])
+                compared += 1
+    assert compared > 50_000, compared
+    url = next(p for p in pats if "\\s" in p.compiled.pattern)
+    odd = "see http://example.com/a\x1cb now"
+    assert url.ascii_search(odd).span() != url.compiled.search(odd).span()
+
+
+def _plain_ascii(text: str) -> bool:
+    from workbench.detectors import fastpatterns as fp
+
+    return text.isascii() and fp._RE_ONLY_SPACE.search(text) is None
