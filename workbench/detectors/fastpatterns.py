@@ -781,8 +781,8 @@ class FastPatternEngine:
         # of theirs is reported, and a result under the threshold changes no other result
         # (`remove_duplicates` only drops a result for one of the same entity with an equal or
         # higher score), so their regions are not even confirmed (`_analyze_text`).
-        self._weak = {  # recognizer -> a search for any of its lower-cased context words (None: none)
-            ri: std_re.compile("|".join(std_re.escape(c.lower()) for c in r.context)).search if r.context else None
+        self._weak = {  # recognizer -> whether it has context words
+            ri: bool(r.context)
             for ri, r in enumerate(self.recs)
             if r.kind == "pattern"
             and not r.validates
@@ -907,6 +907,7 @@ class FastPatternEngine:
         out: list[list[list]] = [[] for _ in texts]
         regions: list[list[list[tuple[int, int]]]] = [None] * len(texts)  # type: ignore[list-item]
         direct: dict[int, list[list]] = {}  # text -> phone rows decided without a window
+        odd: set[int] = set()  # ASCII texts with characters `re` and `regex` classify differently
         asc = [i for i, t in enumerate(texts) if t and t.isascii()]
         uni = [i for i, t in enumerate(texts) if t and not t.isascii()]
         uni_set = set(uni)
@@ -918,16 +919,18 @@ class FastPatternEngine:
                     chunk.append(idx[start])
                     size += len(texts[idx[start]]) + 1
                     start += 1
-                self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions, direct)
+                self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions, direct, odd)
         for i, t in enumerate(texts):
             if t:
-                out[i] = self._analyze_text(t, regions[i], "unicode" if i in uni_set else "ascii", direct.get(i))
+                kind = "unicode" if i in uni_set else "ascii"
+                out[i] = self._analyze_text(t, regions[i], kind, direct.get(i), kind == "ascii" and i not in odd)
         return out
 
-    def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions, direct) -> None:
+    def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions, direct, odd) -> None:
         """One Hyperscan scan over the chunk's texts joined by "\n"; `regions[i]` becomes
         {pattern: [(start, end), ...]}: the disjoint regions (character offsets in text i) that
-        hold every match of that pattern, each report widened to where a match can start."""
+        hold every match of that pattern, each report widened to where a match can start. ASCII
+        texts holding one of `_RE_ONLY_SPACE`'s characters are added to `odd`."""
         db, scratch, any_expr = self._db(kind)
         if kind == "unicode":
             try:
@@ -956,6 +959,10 @@ class FastPatternEngine:
         sizes = [len(t) + 1 for t in chunk_texts]  # (characters; bytes too for ASCII)
         starts = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=starts[1:])
+        if kind == "ascii":
+            at = np.flatnonzero((raw - np.uint8(0x1C)) < 4)  # \x1c-\x1f (`_RE_ONLY_SPACE`)
+            if len(at):
+                odd.update(chunk_idx[j] for j in set((np.searchsorted(starts, at, side="right") - 1).tolist()))
         if run_pats:
             self._digit_runs(raw, joined, starts, chunk_idx, regions, run_pats, direct)
         hits: list[int] = []  # pattern, start, end of each report, flat (a third less work
@@ -1233,10 +1240,13 @@ class FastPatternEngine:
                 add(k, a + h[0], b)
         return back
 
-    def _analyze_text(self, text: str, regions: dict | None, kind: str, direct: list | None = None) -> list[list]:
+    def _analyze_text(
+        self, text: str, regions: dict | None, kind: str, direct: list | None = None, plain_ascii: bool = False
+    ) -> list[list]:
         """Result rows for one text (a window of a longer one, cut by the detector) from its
         regions (`_scan_chunk`; None: Hyperscan could not take the text) and the phone rows
-        `_direct_phone` decided without a window."""
+        `_direct_phone` decided without a window. `plain_ascii`: an ASCII text without
+        `_RE_ONLY_SPACE` characters, confirmed with `_Pat.ascii_search`."""
         lo, hi = 0, len(text)
         per_rec: dict[int, list[list]] = {}
         full = regions is None
@@ -1245,17 +1255,24 @@ class FastPatternEngine:
         else:  # only the patterns with reports, plus those Hyperscan cannot run, in pattern order
             todo = sorted([*regions.items(), *((pi, None) for pi in self._full_pats[kind])])
         pats, recs = self.pats, self.recs
-        weak, low, silent, plain_ascii = self._weak, _MISSING, {}, None
+        weak, low, silent = self._weak, _MISSING, {}
+        present: dict[int, Any] = {}  # recognizer -> where its context words occur in `low`
         for pi, lst in todo:
             p = pats[pi]
             if p.rec in weak:
                 quiet = silent.get(p.rec)
                 if quiet is None:
                     if low is _MISSING:
-                        check = self._ctx_precheck()[0]
+                        check, lowered = self._ctx_precheck()
                         low = check.lowered(text, lo, hi) if check.enabled else None
-                    find = weak[p.rec]
-                    quiet = silent[p.rec] = find is None or (low is not None and not find(low))
+                    if not weak[p.rec]:
+                        quiet = True
+                    elif low is None:
+                        quiet = False  # (no pre-check for this text: every result is tokenised)
+                    else:  # (where the words occur: `_enhance` needs it for the results too)
+                        occ = present[p.rec] = check.occurrences(low, lowered[p.rec])
+                        quiet = occ is None
+                    silent[p.rec] = quiet
                 if quiet:
                     continue  # no context word in the segment: no match of this recognizer is reported
             rec = recs[p.rec]
@@ -1269,8 +1286,6 @@ class FastPatternEngine:
                         if s != e:
                             self._score_match(rec, p, text[s:e], s, e, rows)
                     continue
-                if plain_ascii is None:
-                    plain_ascii = kind == "ascii" and _RE_ONLY_SPACE.search(text) is None
                 search = p.ascii_search if plain_ascii else p.compiled.search
                 plain = not (rec.validates or rec.invalidates)  # the pattern's score stands
                 entity, score, ri = rec.entity, p.score, p.rec
@@ -1314,7 +1329,7 @@ class FastPatternEngine:
             results.extend(rows)
         if not results:
             return []
-        self._enhance(text, results, lo, hi, low)
+        self._enhance(text, results, lo, hi, low, present=present)
         results = [r for r in results if r[3] >= self.threshold]
         if len(results) == 1 and results[0][3] > 0:
             return results
@@ -1625,13 +1640,21 @@ class FastPatternEngine:
         return pre
 
     def _enhance(
-        self, text: str, results: list[list], lo: int, hi: int, low: Any = _MISSING, always_tokenise: bool = False
+        self,
+        text: str,
+        results: list[list],
+        lo: int,
+        hi: int,
+        low: Any = _MISSING,
+        always_tokenise: bool = False,
+        present: dict | None = None,
     ) -> None:
         """Presidio's context boost on `results` (rows of text[lo:hi]), in place.
 
         A result is tokenised only when `ContextPrecheck.check` says one of its context words
         occurs where Presidio's walk can see it (a necessary condition for a boost; see
-        fastcontext's module doc). `always_tokenise` skips the pre-check (tests compare both)."""
+        fastcontext's module doc). `always_tokenise` skips the pre-check (tests compare both).
+        `present`: `ContextPrecheck.occurrences` of recognizers in `low`, known already."""
         check, lowered = self._ctx_precheck()
         if always_tokenise or not check.enabled:
             low = None
@@ -1640,7 +1663,7 @@ class FastPatternEngine:
         todo, wins = [], []
         span = 0
         if low is not None:
-            present: dict[int, Any] = {}  # recognizer -> where its context words occur
+            present = {} if present is None else present  # recognizer -> where its context words occur
             failed: dict[int, list] = {}  # recognizer -> its last result that failed on L
             for r in results:
                 words = lowered[r[4]]
@@ -1649,10 +1672,12 @@ class FastPatternEngine:
                 occ = present.get(r[4], _MISSING)
                 if occ is _MISSING:
                     occ = present[r[4]] = check.occurrences(low, words)
-                    failed[r[4]] = []
                 if occ is None:
                     continue  # no context word anywhere in the segment
-                win = check.check(text, low, lo, hi, r[1], words, occ, failed[r[4]])
+                fails = failed.get(r[4])
+                if fails is None:
+                    fails = failed[r[4]] = []
+                win = check.check(text, low, lo, hi, r[1], words, occ, fails)
                 if win is not None:
                     span += win[1] - win[0]
                     todo.append(r)
