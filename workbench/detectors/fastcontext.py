@@ -434,17 +434,18 @@ class ContextPrecheck:
         return U
 
     @staticmethod
-    def occurrences(low: str, words: Sequence[str]) -> tuple[list[int], list[int]] | None:
-        """Where `words` occur in `low` (a lowered segment), for `check`: the occurrences' end
-        offsets in order, and for each the largest start among the occurrences ending at or
-        before it; None when none occurs."""
+    def occurrences(low: str, words: Sequence[str], end: int | None = None) -> tuple[list[int], list[int]] | None:
+        """Where `words` occur in `low` (a lowered segment; those ending by `end` when given), for
+        `check`: the occurrences' end offsets in order, and for each the largest start among the
+        occurrences ending at or before it; None when none occurs. (`check` of a result only
+        looks at those ending by its U: `end` may be the largest U of the results to check.)"""
         occ = []
         for w in words:
             n = len(w)
-            i = low.find(w)
+            i = low.find(w, 0, end)
             while i >= 0:
                 occ.append((i + n, i))
-                i = low.find(w, i + 1)
+                i = low.find(w, i + 1, end)
         if not occ:
             return None
         occ.sort()

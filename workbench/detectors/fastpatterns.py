@@ -1665,6 +1665,12 @@ class FastPatternEngine:
         if low is not None:
             present = {} if present is None else present  # recognizer -> where its context words occur
             failed: dict[int, list] = {}  # recognizer -> its last result that failed on L
+            last: dict[int, int] = {}  # recognizer -> the last start of its results
+            for r in results:
+                if r[4] not in present and lowered[r[4]] and last.get(r[4], -1) < r[1]:
+                    last[r[4]] = r[1]
+            for ri, s in last.items():  # (U grows with the start: the last result's U bounds them all)
+                present[ri] = check.occurrences(low, lowered[ri], check._upper(text, s, hi) - lo)
             for r in results:
                 words = lowered[r[4]]
                 if not words:
