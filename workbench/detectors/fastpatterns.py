@@ -170,6 +170,7 @@ def _cache_store(key: str, modes: list[str], blob: bytes) -> None:
         log.info("hyperscan cache not written: %s", e)
 
 
+_C_PUNCT, _C_LEAD, _C_JOIN, _C_SPLIT = 1, 2, 4, 8  # bits of `FastPatternEngine._char_classes`
 _ASCII_PHONE_PUNCT = np.zeros(256, dtype=bool)
 _ASCII_PHONE_PUNCT[np.frombuffer((_PHONE_PUNCT_ASCII + _PHONE_PUNCT_ASCII.upper()).encode(), dtype=np.uint8)] = True
 
@@ -713,6 +714,7 @@ class FastPatternEngine:
         self._phone_memo: dict[tuple, Any] = {}
         self._strings: dict[int, str] = {}
         self._phone_fast_memo: dict[str, Any] = {}
+        self._classes: dict[int, tuple] = {}  # id(FastPhone) -> (it, its `_char_classes` table)
 
         self.recs: list[_Rec] = []
         self.pats: list[_Pat] = []
@@ -1031,8 +1033,12 @@ class FastPatternEngine:
         pos = np.flatnonzero(is_digit)
         if len(pos) < self._phone_min:
             return
+        phone = self._plain_phone(run_pats)
+        # one table lookup for the character classes the phone stages test (`_char_classes`)
+        cls = self._char_classes(phone[1])[raw] if phone is not None else None
+        punct = (cls & _C_PUNCT) != 0 if cls is not None else _ASCII_PHONE_PUNCT[raw]
         other = np.zeros(len(raw) + 1, dtype=np.int32)
-        np.cumsum(~(is_digit | _ASCII_PHONE_PUNCT[raw]), out=other[1:])
+        np.cumsum(~(is_digit | punct), out=other[1:])
         gap = pos[1:] - pos[:-1] - 1
         brk = np.flatnonzero((gap > 4) | (other[pos[1:]] != other[pos[:-1] + 1]))
         heads = np.concatenate(([0], brk + 1))
@@ -1044,14 +1050,13 @@ class FastPatternEngine:
             return
         seg = np.searchsorted(starts, run_s, side="right") - 1
         base = starts[seg]
-        phone = self._plain_phone(run_pats)
         if phone is not None:
             ri, fast = phone
-            plain, cstart = self._plain_runs(fast, raw, joined, starts, pos, heads, tails, run_s, run_e, seg)
+            plain, cstart = self._plain_runs(fast, raw, cls, joined, starts, pos, heads, tails, run_s, run_e, seg)
             sel = np.flatnonzero(plain)
             back = self._direct_phone(
                 ri, fast, chunk_idx, seg[sel], cstart[sel], run_s[sel], run_e[sel], tails[sel] - heads[sel] + 1,
-                is_digit, starts, raw, joined, direct,
+                is_digit, starts, raw, cls, joined, direct,
             )
             plain[sel[back]] = False
             rest = np.flatnonzero(~plain)
@@ -1071,7 +1076,20 @@ class FastPatternEngine:
             return None
         return ri, fast
 
-    def _plain_runs(self, fast, raw, joined, starts, pos, heads, tails, run_s, run_e, seg):
+    def _char_classes(self, fast) -> np.ndarray:
+        """Per byte, the classes the phone stages test, as bits: libphonenumber's punctuation
+        (`_C_PUNCT`), `fast`'s lead characters (`_C_LEAD`), characters an extension may hold
+        (`_C_JOIN`), split characters (`_C_SPLIT`); built once per FastPhone."""
+        got = self._classes.get(id(fast))
+        if got is None or got[0] is not fast:
+            _, _, joins = _phone_extension()
+            table = (
+                _ASCII_PHONE_PUNCT * _C_PUNCT + fast.ascii_lead * _C_LEAD + joins * _C_JOIN + _ASCII_SPLIT * _C_SPLIT
+            ).astype(np.uint8)
+            got = self._classes[id(fast)] = (fast, table)
+        return got[1]
+
+    def _plain_runs(self, fast, raw, cls, joined, starts, pos, heads, tails, run_s, run_e, seg):
         """Which runs are plain: libphonenumber's matcher, for every region, sees the run as one
         candidate, exactly its characters, whatever it decided before. Such a run has at most
         20 digits (so at most 20 digit blocks of at most 20 digits: `_PATTERN` takes all of it)
@@ -1084,19 +1102,18 @@ class FastPatternEngine:
         candidate ending at the last digit before it reaches it (runs are maximal, so only an
         extension can carry a candidate across the gap before it). Returns (boolean mask,
         candidate starts); `joined` is the chunk's texts joined by "\n" (offsets as in `raw`)."""
-        ext_re, start2, joins = _phone_extension()
-        lead = fast.ascii_lead
+        ext_re, start2, _ = _phone_extension()
         n = len(raw)
         x_cum = np.zeros(n + 1, dtype=np.int32)
         np.cumsum((raw | 0x20) == ord("x"), out=x_cum[1:])
         ok = ((tails - heads + 1) <= 20) & (x_cum[run_e] == x_cum[run_s])
         # the stretch of punctuation/lead characters before each run (from just after the last
         # other character before it): no lead character in it
-        others = np.flatnonzero(~(_ASCII_PHONE_PUNCT | lead)[raw])
+        others = np.flatnonzero((cls & (_C_PUNCT | _C_LEAD)) == 0)
         k = np.searchsorted(others, run_s) - 1  # the last one before the run
         before = np.where(k >= 0, others[np.maximum(k, 0)] + 1, 0)
         lead_cum = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(lead[raw], out=lead_cum[1:])
+        np.cumsum((cls & _C_LEAD) != 0, out=lead_cum[1:])
         led = np.flatnonzero(ok & (lead_cum[run_s] != lead_cum[before]) & (x_cum[run_s] == x_cum[before]))
         ok &= lead_cum[run_s] == lead_cum[before]
         text_end = starts[seg + 1] - 1
@@ -1125,7 +1142,7 @@ class FastPatternEngine:
         # where every character between them may lie inside an extension, ask the regex
         prev_digit = np.where(heads > 0, pos[np.maximum(heads - 1, 0)], -1)
         alien = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(~joins[raw], out=alien[1:])
+        np.cumsum((cls & _C_JOIN) == 0, out=alien[1:])
         inside = prev_digit >= starts[seg]
         q1 = np.where(inside, prev_digit + 1, 0)
         # (an extension there starts with two characters `start2` allows: it is 2 or more long)
@@ -1143,7 +1160,7 @@ class FastPatternEngine:
         return ok, cstart
 
     def _direct_phone(
-        self, ri, fast, chunk_idx, seg, cstart, run_s, run_e, ndig, is_digit, starts, raw, buf, direct
+        self, ri, fast, chunk_idx, seg, cstart, run_s, run_e, ndig, is_digit, starts, raw, cls, buf, direct
     ):
         """Phone results of plain runs (`_plain_runs`: candidates [cstart, run_e) holding the digit
         run [run_s, run_e) of `ndig` digits; offsets in the joined buffer `buf`, whose
@@ -1170,7 +1187,7 @@ class FastPatternEngine:
         n = len(raw)
         pure = ((run_e - run_s) == ndig) & (cstart == run_s)
         # digits before the run's first and after its last split character (`_ASCII_SPLIT`)
-        split = _ASCII_SPLIT[raw]
+        split = (cls & _C_SPLIT) != 0
         dash = np.flatnonzero(raw == ord("-"))
         if len(dash):
             split[dash[(raw[np.maximum(dash - 1, 0)] == 32) | (raw[np.minimum(dash + 1, n - 1)] == 32)]] = True
