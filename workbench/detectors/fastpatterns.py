@@ -8,21 +8,26 @@ Presidio recognizers keep working) and reproduces the analyzer's results:
 1. every regex of every `PatternRecognizer` (plus, for non-ASCII texts, a candidate regex for
    phone numbers) is compiled into ONE Hyperscan database. Patterns Hyperscan cannot compile
    exactly (look-arounds, back-references, very large patterns) are compiled in prefilter mode (a
-   superset of matches). Phone candidates of ASCII texts are digit runs found with numpy;
+   superset of matches); a leading one-character look-behind is scanned as a consumed
+   character on ASCII texts instead (`_consuming_lookbehind`). Phone candidates of ASCII texts
+   are digit runs found with numpy;
 2. a batch of texts is joined into one buffer and scanned once; each report gives a candidate
    region for one pattern in one text (exact start with start-of-match, else end minus the
    pattern's maximum width, else back to the nearest character the pattern cannot match);
    regions are widened and merged with numpy, per pattern and text;
-3. regions are confirmed with the recognizer's own compiled regex (`regex` module, same flags),
-   searching from the region's start with `pos`/`endpos`. Because every true match ends at a
-   reported end, the matches found are exactly Presidio's `finditer` matches;
+3. regions are confirmed with the recognizer's own regex (`regex` module, same flags; on ASCII
+   texts the same pattern in Python's `re`, see `_ascii_search`), searching from the region's
+   start with `pos`/`endpos`. Because every true match ends at a reported end, the matches found
+   are exactly Presidio's `finditer` matches;
 4. each recognizer's own `validate_result` / `invalidate_result` then set the score as in
    `PatternRecognizer`; recognizers that override `analyze` (IBAN, phone numbers) run their own
-   `analyze` on small windows around the candidates. Phone numbers: libphonenumber's matcher
-   loop per window, with `fastphone` giving its exact verdicts for plain digit candidates;
+   `analyze` on small windows around the candidates (the stock IBAN one replayed step by step,
+   `_iban_rows`). Phone numbers: libphonenumber's matcher loop per window, with `fastphone`
+   giving its exact verdicts for plain digit candidates;
 5. context words: Presidio's `LemmaContextAwareEnhancer` semantics (N keyword lemmas before the
    match, one at/after it, substring match, +0.35, min 0.4). `fastcontext` skips results no
-   context word can reach and walks cached per-chunk tokens of the same blank spaCy tokenizer;
+   context word can reach and walks cached per-chunk tokens of the same blank spaCy tokenizer
+   (its affix rules replayed in Python, `fastcontext.ChunkTokenizer`);
 6. the analyzer's threshold and `remove_duplicates` (per recognizer, then over all results).
 
 Texts longer than `window_chars` are cut into the same overlapping windows as the stock
