@@ -67,7 +67,9 @@ walk over per-chunk tokens instead of a tokenised window. Chunks and gaps whose 
 their tokens in any context (the conditions of the tokenising branch of `sure_count`; for a gap,
 text less the ' ' given to the token before, or all of a leading run at the segment start; a
 gap's special-case matches, whitespace-only keys, lie inside it, so gaps need no `_spells_key`)
-are tokenised once per string and cached as (start, end, lower, keyword) tuples; keyword flags
+are tokenised once per string (by `ChunkTokenizer`, the tokenizer's affix pass replayed in Python,
+or by the tokenizer where a special case could apply) and cached as (start, end, lower, keyword)
+tuples; keyword flags
 add the segment's ':'-pieces (`SegmentPieces`, which finds them in the chunks holding
 `lm + ':'` or `':' + lm` rather than tokenising the segment). Chunks that hold no occurrence of
 the result's context words cannot give a matching lemma, so only their keyword COUNT matters:
