@@ -298,12 +298,20 @@ class ContextPrecheck:
             else:
                 low = self.token_lower
                 return spans, [low(chunk[a:b]) for a, b in spans]
-        doc = self.tokenizer(chunk)
+        return self.spacy_tokens(chunk)
+
+    def spacy_tokens(self, text: str, keys: bool = True) -> tuple[list[tuple[int, int]], list[str]] | None:
+        """Spans and lower-cased texts of the tokenizer's tokens of `text` (one chunk, or one gap),
+        None unless they cover it without holes and (`keys`) no run of them spells a
+        special-case key."""
+        doc = self.tokenizer(text)
         spans = [(t.idx, t.idx + len(t.text)) for t in doc]
         whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
-        if spans and whole and spans[0][0] == 0 and spans[-1][1] == len(chunk) and not self._spells_key(chunk, spans):
-            return spans, [t.lower_ for t in doc]
-        return None
+        if not (spans and whole and spans[0][0] == 0 and spans[-1][1] == len(text)):
+            return None
+        if keys and self._spells_key(text, spans):
+            return None
+        return spans, [t.lower_ for t in doc]
 
     def sure_count(self, chunk: str, gap: bool = False) -> int:
         """How many tokens of `chunk` are certainly keywords in any context (0: unknown).
@@ -327,21 +335,13 @@ class ContextPrecheck:
             if not gap and _DIGIT.search(chunk):
                 return 0  # unknown: mostly unique (times, addresses), not worth a tokenizer call
             k = 0
-            if not gap and not any(c.isspace() for c in chunk):
-                got = self.chunk_tokens(chunk)
-                if got is not None:
-                    iskw = self.is_keyword
-                    k = sum(1 for lm in got[1] if ":" not in lm and iskw(lm))
-            elif gap:
-                doc = self.tokenizer(chunk)
-                spans = [(t.idx, t.idx + len(t.text)) for t in doc]
-                whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
-                if whole and spans[0][0] == 0 and spans[-1][1] == len(chunk) and not self._spells_key(chunk, spans):
-                    iskw = self.is_keyword
-                    for t in doc:
-                        lm = t.lower_
-                        if ":" not in lm and iskw(lm):
-                            k += 1
+            if gap:
+                got = self.spacy_tokens(chunk)
+            else:  # (a chunk holding non-ASCII whitespace is not one spaCy run: only `_STRONG` applies)
+                got = None if any(c.isspace() for c in chunk) else self.chunk_tokens(chunk)
+            if got is not None:
+                iskw = self.is_keyword
+                k = sum(1 for lm in got[1] if ":" not in lm and iskw(lm))
             cache = self._gaps if gap else self._sure
             if len(cache) > 500_000:
                 cache.clear()
@@ -511,21 +511,16 @@ class ChunkWalk:
         got = cache.get(chunk, 0)
         if got != 0:
             return got
+        # (a whitespace run's special-case matches, whitespace-only keys, lie inside it: they are
+        # the same alone and in context, so gaps need no `_spells_key`)
+        if gap:
+            toks = self.check.spacy_tokens(chunk, keys=False)
+        else:
+            toks = None if any(c.isspace() for c in chunk) else self.check.chunk_tokens(chunk)
         got = None
-        if not gap and not any(c.isspace() for c in chunk):
-            toks = self.check.chunk_tokens(chunk)
-            if toks is not None:
-                iskw = self.is_keyword
-                got = tuple((a, b, lm, ":" not in lm and iskw(lm)) for (a, b), lm in zip(*toks))
-        elif gap:
-            doc = self.check.tokenizer(chunk)
-            spans = [(t.idx, t.idx + len(t.text)) for t in doc]
-            whole = [s for s, _ in spans[1:]] == [e for _, e in spans[:-1]]
-            if spans and whole and spans[0][0] == 0 and spans[-1][1] == len(chunk):
-                # (a whitespace run's special-case matches, whitespace-only keys, lie inside it:
-                # they are the same alone and in context, so gaps need no `_spells_key`)
-                iskw = self.is_keyword
-                got = tuple((s, e, lm, ":" not in lm and iskw(lm)) for (s, e), lm in zip(spans, (t.lower_ for t in doc)))
+        if toks is not None:
+            iskw = self.is_keyword
+            got = tuple((a, b, lm, ":" not in lm and iskw(lm)) for (a, b), lm in zip(*toks))
         if len(cache) > 200_000:
             cache.clear()
         cache[chunk] = got

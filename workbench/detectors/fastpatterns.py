@@ -49,7 +49,6 @@ import tempfile
 import re as std_re
 import sre_parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -148,15 +147,11 @@ def _phone_min_digits(regions: Sequence[str], leniency) -> int:
         return PHONE_MIN_DIGITS
 
 
-def _cache_dir() -> Path:
-    return cache_dir("hyperscan")
-
-
 def _cache_load(key: str):
-    path = _cache_dir() / f"{key}.json"
+    path = cache_dir("hyperscan") / f"{key}.json"
     try:
         meta = json.loads(path.read_text())
-        blob = (_cache_dir() / f"{key}.db").read_bytes() if meta["has_db"] else b""
+        blob = (cache_dir("hyperscan") / f"{key}.db").read_bytes() if meta["has_db"] else b""
         return meta["modes"], blob
     except (OSError, ValueError, KeyError):
         return None
@@ -164,7 +159,7 @@ def _cache_load(key: str):
 
 def _cache_store(key: str, modes: list[str], blob: bytes) -> None:
     try:
-        d = _cache_dir()
+        d = cache_dir("hyperscan")
         d.mkdir(parents=True, exist_ok=True)
         for suffix, data in ((".db", blob), (".json", json.dumps({"modes": modes, "has_db": bool(blob)}).encode())):
             fd, tmp = tempfile.mkstemp(dir=d)
@@ -719,7 +714,7 @@ class FastPatternEngine:
         self._phone_memo: dict[tuple, Any] = {}
         self._strings: dict[int, str] = {}
         self._phone_fast_memo: dict[str, Any] = {}
-        self._classes: dict[int, tuple] = {}  # id(FastPhone) -> (it, its `_char_classes` table)
+        self._classes: dict[Any, np.ndarray] = {}  # FastPhone -> its `_char_classes` table
 
         self.recs: list[_Rec] = []
         self.pats: list[_Pat] = []
@@ -783,8 +778,8 @@ class FastPatternEngine:
                 self.recs.append(_Rec(rec, "opaque", entity, rec.name, ctx, False, False))
         self._opaque = [i for i, r in enumerate(self.recs) if r.kind == "opaque"]
         # Recognizers whose matches can only reach the threshold with a context boost (no
-        # validator that could raise the score, every pattern scoring below the threshold):
-        # their lower-cased context words. Where none of those occurs in a segment, no match
+        # validator that could raise the score, every pattern scoring below the threshold), and
+        # whether they have context words. Where none of those occurs in a segment, no match
         # of theirs is reported, and a result under the threshold changes no other result
         # (`remove_duplicates` only drops a result for one of the same entity with an equal or
         # higher score), so their regions are not even confirmed (`_analyze_text`).
@@ -795,14 +790,14 @@ class FastPatternEngine:
             and not r.validates
             and all(p.score < threshold for p in self.pats if p.rec == ri)
         }
-        self._confirm = {  # windowed pattern recognizers: their compiled patterns
-            ri: [p.compiled for p in self.pats if p.rec == ri and p.compiled is not None]
-            for ri, r in enumerate(self.recs)
-            if r.kind == "windowed" and not r.phone
-        }
         # windowed recognizers whose own `analyze` is reproduced without result objects
         self._own_rows = {
             ri: f for ri, r in enumerate(self.recs) if r.kind == "windowed" and (f := _iban_rows(r.obj)) is not None
+        }
+        self._confirm = {  # the other windowed pattern recognizers: their compiled patterns
+            ri: [p.compiled for p in self.pats if p.rec == ri and p.compiled is not None]
+            for ri, r in enumerate(self.recs)
+            if r.kind == "windowed" and not r.phone and ri not in self._own_rows
         }
         self._dbs: dict[str, Any] = {}
         self._full_pats: dict[str, list[int]] = {}
@@ -1085,14 +1080,13 @@ class FastPatternEngine:
         """Per byte, the classes the phone stages test, as bits: libphonenumber's punctuation
         (`_C_PUNCT`), `fast`'s lead characters (`_C_LEAD`), characters an extension may hold
         (`_C_JOIN`), split characters (`_C_SPLIT`); built once per FastPhone."""
-        got = self._classes.get(id(fast))
-        if got is None or got[0] is not fast:
+        table = self._classes.get(fast)
+        if table is None:
             _, _, joins = _phone_extension()
-            table = (
+            table = self._classes[fast] = (
                 _ASCII_PHONE_PUNCT * _C_PUNCT + fast.ascii_lead * _C_LEAD + joins * _C_JOIN + _ASCII_SPLIT * _C_SPLIT
             ).astype(np.uint8)
-            got = self._classes[id(fast)] = (fast, table)
-        return got[1]
+        return table
 
     def _plain_runs(self, fast, raw, cls, joined, starts, pos, heads, tails, run_s, run_e, seg):
         """Which runs are plain: libphonenumber's matcher, for every region, sees the run as one
@@ -1686,26 +1680,21 @@ class FastPatternEngine:
         span = 0
         if low is not None:
             present = {} if present is None else present  # recognizer -> where its context words occur
-            failed: dict[int, list] = {}  # recognizer -> its last result that failed on L
             last: dict[int, int] = {}  # recognizer -> the last start of its results
             for r in results:
                 if r[4] not in present and lowered[r[4]] and last.get(r[4], -1) < r[1]:
                     last[r[4]] = r[1]
             for ri, s in last.items():  # (U grows with the start: the last result's U bounds them all)
                 present[ri] = check.occurrences(low, lowered[ri], check._upper(text, s, hi) - lo)
+            failed = {ri: [] for ri in present}  # recognizer -> its last result that failed on L
             for r in results:
                 words = lowered[r[4]]
                 if not words:
                     continue
-                occ = present.get(r[4], _MISSING)
-                if occ is _MISSING:
-                    occ = present[r[4]] = check.occurrences(low, words)
+                occ = present[r[4]]
                 if occ is None:
-                    continue  # no context word anywhere in the segment
-                fails = failed.get(r[4])
-                if fails is None:
-                    fails = failed[r[4]] = []
-                win = check.check(text, low, lo, hi, r[1], words, occ, fails)
+                    continue  # no context word in the segment (before the results' last bound)
+                win = check.check(text, low, lo, hi, r[1], words, occ, failed[r[4]])
                 if win is not None:
                     span += win[1] - win[0]
                     todo.append(r)
