@@ -210,7 +210,8 @@ def _first_hit(words: list[str], lemmas, substring: bool) -> str | None:
 def test_chunk_walk_equals_the_walk_over_whole_tokens(setup):
     """`ChunkWalk` (per-chunk tokens, keyword counts bounded without tokenising) gives the same
     context word as the walk over the whole segment's tokens, for every token start and other
-    offsets, in its loose first pass (when it is sure) and in its exact pass; and
+    offsets, in its loose first pass (when it is sure) and in its exact pass, with and without
+    the early end at the first context word inside the pre-check's bounds (`first`); and
     `SegmentPieces.has` from chunks equals the whole segment's ':'-pieces."""
     from pii_corpus import generate
 
@@ -225,7 +226,7 @@ def test_chunk_walk_equals_the_walk_over_whole_tokens(setup):
     adversarial = _adversarial_texts(engine, 60, seed=7)
     texts = adversarial + list(generate(8_000, seed=11))
     rnd = random.Random(4)
-    n = {"loose": 0, "unsure": 0, "exact": 0, "none": 0, "hits": 0, "pieces": 0, "corpus_none": 0}
+    n = {"loose": 0, "unsure": 0, "exact": 0, "none": 0, "hits": 0, "pieces": 0, "corpus_none": 0, "early": 0}
     for ti, text in enumerate(texts):
         if not text:
             continue
@@ -249,8 +250,14 @@ def test_chunk_walk_equals_the_walk_over_whole_tokens(setup):
             for words in ctxs:
                 want = _first_hit(words, ref_words, substring)
                 n["hits"] += want is not None
-                for exact in (False, True):
-                    got = walker._walk(text, low, 0, len(text), start, words, seg, substring, exact)
+                win = check.check(text, low, 0, len(text), start, words)
+                if win is None:
+                    assert want is None, (text, start, words)  # (the pre-check is a necessary condition)
+                    firsts = (None,)
+                else:
+                    firsts = (None, next(w for w in words if low.find(w, win[0], win[1]) >= 0))
+                for exact, first in ((e, f) for e in (False, True) for f in firsts):
+                    got = walker._walk(text, low, 0, len(text), start, words, seg, substring, exact, first)
                     if got is None:
                         n["none"] += 1
                         n["corpus_none"] += ti >= len(adversarial) and not text[start].isspace()
@@ -260,11 +267,12 @@ def test_chunk_walk_equals_the_walk_over_whole_tokens(setup):
                         n["unsure"] += 1
                         continue
                     n["exact" if exact else "loose"] += 1
-                    assert _first_hit(words, got, substring) == want, (text, start, words, exact, got)
+                    n["early"] += first is not None and len(got) == 1 and first in got[0]
+                    assert _first_hit(words, got, substring) == want, (text, start, words, exact, first, got)
                     assert set(got) - {""} <= ref_words, (text, start, got)
     # the data exercises every outcome
     assert n["loose"] > 20_000 and n["exact"] > 20_000 and n["unsure"] > 100 and n["hits"] > 1000, n
-    assert n["corpus_none"] < 0.1 * n["exact"] and n["pieces"] > 20, n
+    assert n["corpus_none"] < 0.1 * n["exact"] and n["pieces"] > 20 and n["early"] > 1000, n
 
 
 def test_chunk_tokenizer_equals_spacy(setup):

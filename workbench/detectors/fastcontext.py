@@ -526,18 +526,25 @@ class ChunkWalk:
         cache[chunk] = got
         return got
 
-    def walk(self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str], seg, substring=True):
+    def walk(
+        self, text: str, low: str, lo: int, hi: int, start: int, words: Sequence[str], seg, substring=True, first=None
+    ):
         """Keyword lemmas of Presidio's walk for a result at `start` that give the same context
         word as the full list (the first of `words` that is in, or for `substring` a substring
         of, one of them), or None when this walk cannot be sure (the caller then tokenises a
         window). Tries first without tokenising chunks whose keyword count the `_STRONG` rule
-        bounds (see module doc, "Walk from chunk tokens"), then with exact counts."""
-        got = self._walk(text, low, lo, hi, start, words, seg, substring, False)
+        bounds (see module doc, "Walk from chunk tokens"), then with exact counts.
+
+        `first`: the first of `words` that occurs in `low` inside the bounds `ContextPrecheck.check`
+        gave the result (every character the walk inspects lies inside them). No lemma of the walk
+        holds a word before it, so the first surely inspected lemma that holds `first` decides
+        the answer: the walk ends there and returns that lemma alone."""
+        got = self._walk(text, low, lo, hi, start, words, seg, substring, False, first)
         if got is False:
-            got = self._walk(text, low, lo, hi, start, words, seg, substring, True)
+            got = self._walk(text, low, lo, hi, start, words, seg, substring, True, first)
         return got
 
-    def _walk(self, text, low, lo, hi, start, words, seg, substring, exact):
+    def _walk(self, text, low, lo, hi, start, words, seg, substring, exact, first):
         if not (lo <= start < hi) or text[start].isspace():
             return None
         ws = _ASCII_WS
@@ -604,7 +611,12 @@ class ChunkWalk:
                     for lm in u[1]:
                         if mn >= need:
                             break
-                        (sure if mx < need else maybe).append(lm)
+                        if mx < need:
+                            if first is not None and (first in lm if substring else first == lm):
+                                return lm  # decides the answer (see `walk`)
+                            sure.append(lm)
+                        else:
+                            maybe.append(lm)
                         mn += 1
                         mx += 1
                 else:
@@ -723,6 +735,8 @@ class ChunkWalk:
             gen.close()
             if got is None or got is False:
                 return got
+            if isinstance(got, str):
+                return [got]
             out.append(got)
         sure = out[0][0] + out[1][0]
         maybe = out[0][1] + out[1][1]

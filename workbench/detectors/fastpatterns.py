@@ -1719,7 +1719,9 @@ class FastPatternEngine:
             rec = self.recs[r[4]]
             words = None
             if walker is not None:
-                words = walker.walk(text, low, lo, hi, r[1], lowered[r[4]], seg, self.ctx_mode == "substring")
+                ws, we = win
+                first = next((w for w in lowered[r[4]] if low.find(w, ws - lo, we - lo) >= 0), None)
+                words = walker.walk(text, low, lo, hi, r[1], lowered[r[4]], seg, self.ctx_mode == "substring", first)
             if words is None:
                 words = self._context_list(text, r[1], lo, hi, whole, win, seg)
             word = ""
