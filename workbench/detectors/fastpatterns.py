@@ -889,7 +889,11 @@ class FastPatternEngine:
         for i, p in enumerate(self.pats):
             if p.modes[kind] == "end" and self._hs_width[kind][i] < 0 and p.barriers:
                 groups.setdefault(p.barriers, []).append(i)
-        self._hs_barriers[kind] = {b: np.array(m, dtype=np.int64) for b, m in groups.items()}
+        self._hs_barriers[kind] = {}
+        for b, m in groups.items():
+            table = np.zeros(256, dtype=bool)  # per byte: one of the barrier characters' bytes
+            table[np.frombuffer(b.encode(), dtype=np.uint8)] = True
+            self._hs_barriers[kind][b] = (table, np.array(m, dtype=np.int64))
         self._dbs[kind] = (db, hs.Scratch(db) if any_expr else None, any_expr)
         return self._dbs[kind]
 
@@ -989,11 +993,11 @@ class FastPatternEngine:
         width = self._hs_width[kind][pid]
         begin = np.where(width >= 0, to - width, text_start)
         begin = np.where(self._hs_som[kind][pid], frm, begin)
-        for bset, members in self._hs_barriers[kind].items():
+        for table, members in self._hs_barriers[kind].values():
             sel = np.flatnonzero(np.isin(pid, members))
             if not len(sel):
                 continue
-            bpos = np.flatnonzero(np.isin(raw, np.frombuffer(bset.encode(), dtype=np.uint8)))
+            bpos = np.flatnonzero(np.take(table, raw))
             if not len(bpos):
                 continue  # no barrier anywhere: regions start at their text's start
             if cidx is not None:
@@ -1035,7 +1039,7 @@ class FastPatternEngine:
             return
         phone = self._plain_phone(run_pats)
         # one table lookup for the character classes the phone stages test (`_char_classes`)
-        cls = self._char_classes(phone[1])[raw] if phone is not None else None
+        cls = np.take(self._char_classes(phone[1]), raw) if phone is not None else None
         punct = (cls & _C_PUNCT) != 0 if cls is not None else _ASCII_PHONE_PUNCT[raw]
         other = np.zeros(len(raw) + 1, dtype=np.int32)
         np.cumsum(~(is_digit | punct), out=other[1:])
@@ -1103,18 +1107,19 @@ class FastPatternEngine:
         candidate starts); `joined` is the chunk's texts joined by "\n" (offsets as in `raw`)."""
         ext_re, start2, _ = _phone_extension()
         n = len(raw)
-        x_cum = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum((raw | 0x20) == ord("x"), out=x_cum[1:])
-        ok = ((tails - heads + 1) <= 20) & (x_cum[run_e] == x_cum[run_s])
+        # (counts of the rare 'x' and lead characters before a position: where it sorts among them)
+        xs = np.flatnonzero((raw | 0x20) == ord("x"))
+        x_s = np.searchsorted(xs, run_s)
+        ok = ((tails - heads + 1) <= 20) & (np.searchsorted(xs, run_e) == x_s)
         # the stretch of punctuation/lead characters before each run (from just after the last
         # other character before it): no lead character in it
         others = np.flatnonzero((cls & (_C_PUNCT | _C_LEAD)) == 0)
         k = np.searchsorted(others, run_s) - 1  # the last one before the run
         before = np.where(k >= 0, others[np.maximum(k, 0)] + 1, 0)
-        lead_cum = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum((cls & _C_LEAD) != 0, out=lead_cum[1:])
-        led = np.flatnonzero(ok & (lead_cum[run_s] != lead_cum[before]) & (x_cum[run_s] == x_cum[before]))
-        ok &= lead_cum[run_s] == lead_cum[before]
+        leads = np.flatnonzero((cls & _C_LEAD) != 0)
+        no_lead = np.searchsorted(leads, run_s) == np.searchsorted(leads, before)
+        led = np.flatnonzero(ok & ~no_lead & (x_s == np.searchsorted(xs, before)))
+        ok &= no_lead
         text_end = starts[seg + 1] - 1
         cstart = run_s.copy()
         if len(led):
