@@ -463,7 +463,8 @@ class ContextPrecheck:
         its bounds [L, U) (`low` from `lowered`; `occ`: `occurrences(low, words)`, computed
         here when not given). A boost needs an occurrence inside [L, U): the last one to start
         among those ending by U must start at or after L. U comes first: without such an
-        occurrence L is not needed.
+        occurrence L is not needed. (U > `start`: when every occurrence ends by `start`, that
+        occurrence is the last one, and U is computed only for a result that passes.)
 
         `failed` (a list, the same for the results of one recognizer in one segment) remembers
         the last result that failed on L: [its start, the occurrence k it was measured
@@ -474,15 +475,19 @@ class ContextPrecheck:
             occ = self.occurrences(low, words)
             if occ is None:
                 return None
-        U = self._upper(text, start, hi)
-        k = bisect.bisect_right(occ[0], U - lo) - 1
-        if k < 0:
-            return None
+        ends = occ[0]
+        if ends[-1] <= start - lo:  # every occurrence ends by `start` < U: k is the last, U waits
+            U, k = None, len(ends) - 1
+        else:
+            U = self._upper(text, start, hi)
+            k = bisect.bisect_right(ends, U - lo) - 1
+            if k < 0:
+                return None
         if failed and failed[1] == k and start >= failed[0]:
             return None
         L = self._lower(text, start, lo)
         if occ[1][k] >= L - lo:
-            return L, U
+            return L, self._upper(text, start, hi) if U is None else U
         if failed is not None:
             failed[:] = (start, k)
         return None
