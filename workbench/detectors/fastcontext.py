@@ -416,20 +416,21 @@ class ContextPrecheck:
         U = hi
         while True:
             b = min(hi, start + width)
-            ms = [m.span() for m in _CHUNK.finditer(text, start, b)]
-            if ms and ms[-1][1] == b and b < hi and text[b] not in _ASCII_WS:
-                ms.pop()  # cut by the window
-            got = 0
-            for k, (s, e) in enumerate(ms):
+            got, last = 0, -1  # (the end of the chunk before)
+            for m in _CHUNK.finditer(text, start, b):
+                s, e = m.span()
+                if e == b and b < hi and text[b] not in _ASCII_WS:
+                    break  # cut by the window
+                if last >= 0:
+                    got += gap(text, last, s)
+                    if got >= need:
+                        U = e
+                        break
                 got += sure(text[s:e])
                 if got >= need:
                     U = e
                     break
-                if k + 1 < len(ms):
-                    got += gap(text, e, ms[k + 1][0])
-                    if got >= need:
-                        U = ms[k + 1][1]
-                        break
+                last = e
             if got >= need or b >= hi:
                 break
             width *= 4
