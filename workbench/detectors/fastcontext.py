@@ -82,7 +82,9 @@ could change the answer (the first context word, in the recognizer's order, in a
 walk is redone with exact counts, where such a chunk is counted without tokenising only when
 its one sure keyword ends the walk. The walk returns the surely inspected lemmas ("" for a
 keyword of a chunk that cannot match), which give the same first context word as Presidio's
-full list. Anything it cannot be sure of (non-ASCII whitespace next to a gap, chunks spelling a
+full list; given the first context word that occurs inside the pre-check's bounds [L, U) (no
+lemma the walk inspects holds an earlier one), it ends at the first surely inspected lemma
+holding that word and returns it alone. Anything it cannot be sure of (non-ASCII whitespace next to a gap, chunks spelling a
 special-case key, chunks over 512 characters, a result starting on whitespace) returns None
 and the result is tokenised on its window as below.
 
