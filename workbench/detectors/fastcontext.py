@@ -84,9 +84,9 @@ its one sure keyword ends the walk. The walk returns the surely inspected lemmas
 keyword of a chunk that cannot match), which give the same first context word as Presidio's
 full list; given the first context word that occurs inside the pre-check's bounds [L, U) (no
 lemma the walk inspects holds an earlier one), it ends at the first surely inspected lemma
-holding that word and returns it alone. Anything it cannot be sure of (non-ASCII whitespace next to a gap, chunks spelling a
-special-case key, chunks over 512 characters, a result starting on whitespace) returns None
-and the result is tokenised on its window as below.
+holding that word and returns it alone. Anything it cannot be sure of (non-ASCII whitespace
+next to a gap, chunks spelling a special-case key, chunks over 512 characters, a result
+starting on whitespace) returns None and the result is tokenised on its window as below.
 
 Results that pass are tokenised on the window [L, U) (chunk-aligned, so spaCy splits it like
 the segment; `_context_list` falls back to wider windows if the walk does not complete inside
