@@ -266,7 +266,7 @@ def _shaped(rnd, n: int):
     """(text, start, end): candidates of few shapes with random digits between rejected and
     accepted neighbours, so that `plan`'s memo is hit by candidates that differ in digits."""
     shapes = ["9.9", "9.9.9", "9-9-9", "(9)9-9", "9.9.9.9", "+9-9", "[9]9", "9--9", "9..9", "+(9)9.9", "9-(9",
-              "(9-9)", "9)9", "9", "9 9", "9/9/9", "9 - 9", "0x9"]
+              "(9-9)", "9)9", "9", "9 9", "9/9/9", "9 - 9", "0x9", "9\u20119", "\uff199"]  # (non-ASCII too)
     for _ in range(n):
         cand = "".join(_digits(rnd, rnd.randint(1, 7)) if c == "9" else c for c in rnd.choice(shapes))
         pre, post = rnd.choice(LEFT), rnd.choice(RIGHT)
@@ -286,5 +286,6 @@ def test_plan_memo_check_can_fail(fast, monkeypatch):
     import workbench.detectors.fastphone as fp
 
     monkeypatch.setattr(fp, "_SHAPE", str.maketrans("123456789.", "000000000-"))
+    monkeypatch.setattr(fp, "_SHAPE_BYTES", bytes.maketrans(b"123456789.", b"000000000-"))  # (ASCII candidates)
     f = FastPhone(fast.regions, pm.Leniency.VALID)
     assert any(f.plan(t, s, e) != f._plan(t, s, e) for t, s, e in _shaped(random.Random(12), 20_000))

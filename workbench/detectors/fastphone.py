@@ -48,6 +48,8 @@ _HEX = re.compile(r"[0-9][xX][0-9]+")
 _START = re.compile(r"[+0-9]")
 _NON_DIGITS = re.compile(r"[^0-9]+")
 _SHAPE = str.maketrans("123456789", "000000000")
+_SHAPE_BYTES = bytes.maketrans(b"123456789", b"000000000")
+_NON_DIGIT_BYTES = bytes(c for c in range(256) if not 48 <= c <= 57)
 _MAX_INPUT = 250
 _MISSING = object()
 
@@ -205,7 +207,7 @@ class FastPhone:
         # `plan` memoised by shape: no piece of at least min_any digits is dropped for its digits'
         # values (`_regions_for` without an international prefix gives some region)
         self._shape_free = all(self._by_len[n] for n in range(self.min_any, self._max_minlen))
-        self._shapes: dict[str, tuple | None] = {}
+        self._shapes: dict[tuple, tuple | None] = {}
         self._plans: dict[str, tuple | None] = {}
         idd_pats = [m.idd.pattern for m in self._region_meta if m is not None and m.idd is not None]
         self._idd_any = re.compile("|".join(f"(?:{p})" for p in idd_pats)) if idd_pats else None
@@ -608,15 +610,26 @@ class FastPhone:
         publication pages, `_START`, trailing characters) reads digits only as digits, pieces
         too short for every region are dropped by their digit count alone (`_shape_free`), and
         the other characters `_checks` looks at are the candidate's own. The pieces' digits are
-        then read from the candidate. Other candidates are memoised by their text, the
+        then read from the candidate (an ASCII one as bytes: translated by table, not by regex).
+        Other candidates are memoised by their text, the
         character before and the three after it (`_TIME_STAMPS_SUFFIX`)."""
         if not self.enabled or end - start > _MAX_INPUT:
             return None
         cand = text[start:end]
         if self._shape_free and "/" not in cand and " " not in cand:
-            bp = start > 0 and self._bad(text[start - 1])
-            bn = end < len(text) and self._bad(text[end])
-            key = ("\1" if bp else "\0") + ("\1" if bn else "\0") + cand.translate(_SHAPE)
+            bad = self._bad_char
+            bp = bn = False
+            if start > 0:
+                bp = bad.get(text[start - 1])
+                if bp is None:
+                    bp = self._bad(text[start - 1])
+            if end < len(text):
+                bn = bad.get(text[end])
+                if bn is None:
+                    bn = self._bad(text[end])
+            raw = cand.encode("ascii") if cand.isascii() else None  # (bytes: translate by table)
+            shape = raw.translate(_SHAPE_BYTES) if raw is not None else cand.translate(_SHAPE)
+            key = (bp, bn, shape)
             memo = self._shapes
             got = memo.get(key, _MISSING)
             if got is _MISSING:
@@ -628,6 +641,8 @@ class FastPhone:
                 memo[key] = got
             if got is None:
                 return None
+            if raw is not None:
+                return got[0], tuple((a, b, raw[a:b].translate(None, _NON_DIGIT_BYTES).decode(), plus) for a, b, plus in got[1])
             sub = _NON_DIGITS.sub
             return got[0], tuple((a, b, sub("", cand[a:b]), plus) for a, b, plus in got[1])
         key = f"{end - start}:" + (text[start - 1 : end + 3] if start else "\n" + text[: end + 3])
