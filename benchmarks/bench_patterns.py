@@ -11,13 +11,14 @@ What it does, in one run:
    PII of every entity type, logs, JSON, code, numeric tables: benchmarks/pii_corpus.py);
 2. runs stock Presidio (`patterns` detector with `engine: presidio`: pattern recognizers only,
    offline, threshold 0.4) on an evenly spread sample of the records, and the fast engine on
-   the same sample (findings compared: differences are counted and printed); Presidio runs on
-   the sample again after step 3, and the ratio uses the mean of its two passes (the VM's
-   speed drifts over minutes);
+   the same sample (findings compared: differences are counted and printed);
 3. runs the fast engine on the WHOLE corpus in a fresh process that streams it in the batches
    `workbench scan` makes by default (execution.batch_records, at most 512 records, and
    execution.batch_mb, ending at 4 million characters; so its peak RSS is the scan's own),
-   timing it with time.process_time;
+   timing it with time.process_time, in --steps consecutive parts; before each part stock
+   Presidio scans the next slice of the sample, and the ratio uses these interleaved times (a
+   shared VM's speed drifts by 10-30% within minutes: both engines are timed under the same
+   drift);
 4. with Ray (unless --no-ray): the whole corpus in 1 Ray task, then in 2 Ray tasks over halves,
    wall-clock and the tasks' CPU time.
 
@@ -122,6 +123,62 @@ def scan_range(path: str, start: int, stop: int | None) -> dict:
         "build_cpu_s": build_cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def scan_steps(path: str, steps: int) -> None:
+    """Fast engine over the corpus in `steps` consecutive parts, one part per line read from
+    stdin (the parent runs stock Presidio between parts, so that both engines are timed under
+    the same drift of the machine's speed); after each part a JSON line with its counts and CPU
+    time, after the last one also the build time and peak RSS."""
+    n_records = sum(1 for _ in open(path))
+    t0 = time.process_time()
+    det = make_detector("fast")
+    build_cpu = time.process_time() - t0
+    for k in range(steps):
+        sys.stdin.readline()
+        chars = findings = 0
+        c0 = time.process_time()
+        for batch in batches(read_records(Path(path), n_records * k // steps, n_records * (k + 1) // steps)):
+            out = det(batch)
+            chars += sum(len(t) for t in batch)
+            findings += sum(len(x) for x in out)
+        row = {"chars": chars, "findings": findings, "cpu_s": time.process_time() - c0}
+        if k == steps - 1:
+            row["build_cpu_s"] = build_cpu
+            row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(row), flush=True)
+
+
+def interleaved(path: Path, stock, texts: list[str], steps: int) -> tuple[dict, float]:
+    """The fast engine on the whole corpus in a fresh process, in `steps` parts, and stock
+    Presidio on the sample in as many slices, alternating: (the fast engine's totals, Presidio's
+    CPU time for the whole sample)."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--scan-steps", str(path), str(steps)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    total = {"chars": 0, "findings": 0, "cpu_s": 0.0}
+    cpu_stock = 0.0
+    try:
+        for k in range(steps):
+            _, c = timed(stock, texts[len(texts) * k // steps : len(texts) * (k + 1) // steps])
+            cpu_stock += c
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            line = child.stdout.readline()
+            while line and not line.startswith("{"):  # (anything a library printed)
+                line = child.stdout.readline()
+            if not line:
+                raise RuntimeError("the fast engine's scan process ended early (its error is above)")
+            row = json.loads(line)
+            for key in ("chars", "findings", "cpu_s"):
+                total[key] += row[key]
+            total.update({key: row[key] for key in ("build_cpu_s", "peak_rss_mb") if key in row})
+    finally:
+        child.stdin.close()
+        if child.wait() != 0:
+            raise RuntimeError(f"the fast engine's scan process failed (exit {child.returncode})")
+    return total, cpu_stock
 
 
 def sample(path: Path, kb: int) -> list[str]:
@@ -251,8 +308,15 @@ def main() -> None:
     ap.add_argument("--no-ray", action="store_true", help="skip the 1- and 2-worker Ray runs")
     ap.add_argument("--stages", type=int, metavar="KB", default=0,
                     help="only print where the fast engine's time goes, on a sample of about KB kilobytes")
+    ap.add_argument("--steps", type=int, default=10,
+                    help="parts of the full scan, with a slice of stock Presidio's sample between them (default 10)")
     ap.add_argument("--scan-only", nargs=3, metavar=("PATH", "START", "STOP"), help=argparse.SUPPRESS)
+    ap.add_argument("--scan-steps", nargs=2, metavar=("PATH", "STEPS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+
+    if args.scan_steps:
+        scan_steps(args.scan_steps[0], int(args.scan_steps[1]))
+        return
 
     if args.scan_only:
         p, a, b = args.scan_only
@@ -283,23 +347,19 @@ def main() -> None:
     print(f"fast     (sample):  {kb / cpu_fast_sample:10.1f} KB/CPU-s  ({cpu_fast_sample:.2f} CPU-s)  ratio {cpu_stock / cpu_fast_sample:.1f}x")
     del fast, a, b
 
-    proc = subprocess.run(
-        [sys.executable, __file__, "--scan-only", str(path), "0", "-"], capture_output=True, text=True, check=True
-    )
-    full = json.loads(proc.stdout.strip().splitlines()[-1])
-    rate = full["chars"] / 1000 / full["cpu_s"]
-    # stock Presidio again, right after the long scan: this VM's speed drifts by minutes, so the
-    # baseline is the mean of a pass before and a pass after it
-    _, cpu_stock_after = timed(stock, texts)
+    # the whole corpus with the fast engine, in a fresh process, alternating with stock Presidio
+    # on slices of the sample: this VM's speed drifts by 10-30% within minutes, and a baseline
+    # measured before or after the long scan moves the ratio with it
+    full, cpu_stock = interleaved(path, stock, texts, args.steps)
     del stock
-    print(f"presidio (sample, after the full scan): {kb / cpu_stock_after:.1f} KB/CPU-s ({cpu_stock_after:.1f} CPU-s)")
-    cpu_stock = (cpu_stock + cpu_stock_after) / 2
+    rate = full["chars"] / 1000 / full["cpu_s"]
+    print(f"presidio (sample, in {args.steps} slices between the parts of the full scan): "
+          f"{kb / cpu_stock:.1f} KB/CPU-s ({cpu_stock:.1f} CPU-s)")
     print(
         f"fast     (full):    {rate:10.1f} KB/CPU-s  ({full['chars'] / 1e6:.1f} MB in {full['cpu_s']:.1f} CPU-s, "
-        f"{full['wall_s']:.1f} s wall, {full['findings']} findings, build {full['build_cpu_s']:.1f} CPU-s, "
-        f"peak RSS {full['peak_rss_mb']:.0f} MB)"
+        f"{full['findings']} findings, build {full['build_cpu_s']:.1f} CPU-s, peak RSS {full['peak_rss_mb']:.0f} MB)"
     )
-    print(f"RATIO fast (full corpus) / presidio (sample, mean of both passes), per CPU-second: {rate / (kb / cpu_stock):.1f}x")
+    print(f"RATIO fast (full corpus) / presidio (sample, interleaved), per CPU-second: {rate / (kb / cpu_stock):.1f}x")
 
     if not args.no_ray:
         for row in ray_runs(path, n_records):
