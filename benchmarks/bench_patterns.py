@@ -134,6 +134,7 @@ def scan_steps(path: str, steps: int) -> None:
     t0 = time.process_time()
     det = make_detector("fast")
     build_cpu = time.process_time() - t0
+    print("ready", flush=True)  # (the parent times Presidio only once this process is idle)
     for k in range(steps):
         sys.stdin.readline()
         chars = findings = 0
@@ -160,6 +161,9 @@ def interleaved(path: Path, stock, texts: list[str], steps: int) -> tuple[dict, 
     total = {"chars": 0, "findings": 0, "cpu_s": 0.0}
     cpu_stock = 0.0
     try:
+        line = child.stdout.readline()
+        while line and line.strip() != "ready":
+            line = child.stdout.readline()
         for k in range(steps):
             _, c = timed(stock, texts[len(texts) * k // steps : len(texts) * (k + 1) // steps])
             cpu_stock += c
@@ -175,9 +179,13 @@ def interleaved(path: Path, stock, texts: list[str], steps: int) -> tuple[dict, 
                 total[key] += row[key]
             total.update({key: row[key] for key in ("build_cpu_s", "peak_rss_mb") if key in row})
     finally:
-        child.stdin.close()
-        if child.wait() != 0:
-            raise RuntimeError(f"the fast engine's scan process failed (exit {child.returncode})")
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
+        rc = child.wait()
+    if rc != 0:
+        raise RuntimeError(f"the fast engine's scan process failed (exit {rc})")
     return total, cpu_stock
 
 
