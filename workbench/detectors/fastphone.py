@@ -611,8 +611,8 @@ class FastPhone:
         too short for every region are dropped by their digit count alone (`_shape_free`), and
         the other characters `_checks` looks at are the candidate's own. The pieces' digits are
         then read from the candidate (an ASCII one as bytes: translated by table, not by regex).
-        Other candidates are memoised by their text, the
-        character before and the three after it (`_TIME_STAMPS_SUFFIX`)."""
+        Other candidates are memoised by their text, the character before and the three after
+        it (`_TIME_STAMPS_SUFFIX`)."""
         if not self.enabled or end - start > _MAX_INPUT:
             return None
         cand = text[start:end]
@@ -642,7 +642,8 @@ class FastPhone:
             if got is None:
                 return None
             if raw is not None:
-                return got[0], tuple((a, b, raw[a:b].translate(None, _NON_DIGIT_BYTES).decode(), plus) for a, b, plus in got[1])
+                drop = _NON_DIGIT_BYTES
+                return got[0], tuple((a, b, raw[a:b].translate(None, drop).decode(), plus) for a, b, plus in got[1])
             sub = _NON_DIGITS.sub
             return got[0], tuple((a, b, sub("", cand[a:b]), plus) for a, b, plus in got[1])
         key = f"{end - start}:" + (text[start - 1 : end + 3] if start else "\n" + text[: end + 3])
