@@ -102,11 +102,9 @@ def make_detector(engine: str):
     return build_detectors({"patterns": {"engine": engine, "threshold": 0.4, "entities": "all"}})[0]
 
 
-def scan_range(path: str, start: int, stop: int | None) -> dict:
-    """Fast engine over records [start, stop) of the corpus, streamed; CPU time and counts."""
-    t0 = time.process_time()
-    det = make_detector("fast")
-    build_cpu = time.process_time() - t0
+def scan_records(det, path: str, start: int, stop: int | None) -> dict:
+    """`det` over records [start, stop) of the corpus, streamed in the pipeline's batches; CPU
+    time, wall time and counts."""
     chars = findings = records = 0
     c0, w0 = time.process_time(), time.perf_counter()
     for batch in batches(read_records(Path(path), start, stop)):
@@ -120,9 +118,18 @@ def scan_range(path: str, start: int, stop: int | None) -> dict:
         "findings": findings,
         "cpu_s": time.process_time() - c0,
         "wall_s": time.perf_counter() - w0,
-        "build_cpu_s": build_cpu,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def scan_range(path: str, start: int, stop: int | None) -> dict:
+    """Fast engine over records [start, stop) of the corpus, streamed; CPU time and counts."""
+    t0 = time.process_time()
+    det = make_detector("fast")
+    build_cpu = time.process_time() - t0
+    row = scan_records(det, path, start, stop)
+    row["build_cpu_s"] = build_cpu
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return row
 
 
 def scan_steps(path: str, steps: int) -> None:
@@ -137,13 +144,7 @@ def scan_steps(path: str, steps: int) -> None:
     print("ready", flush=True)  # (the parent times Presidio only once this process is idle)
     for k in range(steps):
         sys.stdin.readline()
-        chars = findings = 0
-        c0 = time.process_time()
-        for batch in batches(read_records(Path(path), n_records * k // steps, n_records * (k + 1) // steps)):
-            out = det(batch)
-            chars += sum(len(t) for t in batch)
-            findings += sum(len(x) for x in out)
-        row = {"chars": chars, "findings": findings, "cpu_s": time.process_time() - c0}
+        row = scan_records(det, path, n_records * k // steps, n_records * (k + 1) // steps)
         if k == steps - 1:
             row["build_cpu_s"] = build_cpu
             row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -92,6 +92,8 @@ def test_non_ascii_and_edge_texts(engines):
         "x",
         "call 212-555-0199 ext. 12 or (415) 555-2671; date 12/31/2023; mac 00:1A:2B:3C:4D:5E",
         "email\u00a0support@company.io\u2028 url https://example.org/path?q=1 uuid 123e4567-e89b-12d3-a456-426614174000",
+        # ASCII with \x1c-\x1f, which only `re` counts as \s: confirmed with `regex`, as Presidio does
+        "see http://example.com/a\x1cb now, ip 10.0.0.1\x1f and https://example.org/x\x1dy",
     ]
     assert _diffs("edge", texts, stock(texts), fast(texts)) == []
 

@@ -292,7 +292,10 @@ class ContextPrecheck:
         """Spans and lower-cased texts of the tokens spaCy gives `chunk` (a whitespace-free run
         of a text) in any context, or None when that is not certain: the affix pass's tokens
         (`ChunkTokenizer`, else the tokenizer itself) when no run of them spells a special-case
-        key (see `sure_count`)."""
+        key (see `sure_count`). A chunk holding non-ASCII whitespace (U+00A0, ...) is not one
+        spaCy run: None."""
+        if any(c.isspace() for c in chunk):
+            return None
         spans = self._affix.spans(chunk) if self._affix is not None else None
         if spans is not None:
             if self._spells_key(chunk, spans):
@@ -337,10 +340,7 @@ class ContextPrecheck:
             if not gap and _DIGIT.search(chunk):
                 return 0  # unknown: mostly unique (times, addresses), not worth a tokenizer call
             k = 0
-            if gap:
-                got = self.spacy_tokens(chunk)
-            else:  # (a chunk holding non-ASCII whitespace is not one spaCy run: only `_STRONG` applies)
-                got = None if any(c.isspace() for c in chunk) else self.chunk_tokens(chunk)
+            got = self.spacy_tokens(chunk) if gap else self.chunk_tokens(chunk)
             if got is not None:
                 iskw = self.is_keyword
                 k = sum(1 for lm in got[1] if ":" not in lm and iskw(lm))
@@ -521,10 +521,7 @@ class ChunkWalk:
             return got
         # (a whitespace run's special-case matches, whitespace-only keys, lie inside it: they are
         # the same alone and in context, so gaps need no `_spells_key`)
-        if gap:
-            toks = self.check.spacy_tokens(chunk, keys=False)
-        else:
-            toks = None if any(c.isspace() for c in chunk) else self.check.chunk_tokens(chunk)
+        toks = self.check.spacy_tokens(chunk, keys=False) if gap else self.check.chunk_tokens(chunk)
         got = None
         if toks is not None:
             iskw = self.is_keyword
