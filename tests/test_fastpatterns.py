@@ -265,6 +265,42 @@ def test_long_text_offsets_and_memory(engines):
     assert after - before < 1024, (before, after)
 
 
+def test_windows_and_order_equal_presidio():
+    """Texts cut into several windows (small windows here): the same spans as stock Presidio,
+    in the same order (start, end, entity type), for single- and multi-window texts alike."""
+    import pii_corpus
+    from workbench.detectors.registry import build_detectors
+
+    cfg = {"window_chars": 1_000, "window_overlap": 200}
+    fast = build_detectors({"patterns": cfg})[0]
+    stock = build_detectors({"patterns": {**cfg, "engine": "presidio"}})[0]
+    recs = list(pii_corpus.generate(60_000, seed=11))
+    texts = [" ".join(recs[i : i + 8]) for i in range(0, len(recs), 8)] + recs[:20]
+    assert sum(len(t) > 1_000 for t in texts) > 10
+    a, b = stock(texts), fast(texts)
+
+    def key(spans):
+        return [(s.entity_type, s.start, s.end, round(s.score, 2), s.extra) for s in spans]
+
+    assert sum(map(len, a)) > 100
+    assert [key(x) for x in b] == [key(x) for x in a]
+
+
+def test_make_span_is_the_dataclass():
+    """`make_span` builds the very object `Span(...)` does (a new field of Span fails here)."""
+    import dataclasses
+
+    from workbench.detectors.base import Span, make_span
+
+    args = ("EMAIL_ADDRESS", 3, 17, 0.85, "patterns", "EmailRecognizer", {"recognizer": "EmailRecognizer"})
+    fast, slow = make_span(*args), Span(*args)
+    assert vars(fast) == vars(slow)
+    assert [f.name for f in dataclasses.fields(Span)] == list(vars(fast))
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.start = 4  # type: ignore[misc]
+
+
 def test_profile_default_uses_fast_engine():
     from workbench.config import load_profile
 

@@ -27,6 +27,34 @@ class Span:
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def make_span(
+    entity_type: str, start: int, end: int, score: float, detector: str, rule: str, extra: dict[str, Any]
+) -> Span:
+    """`Span(entity_type, start, end, score, detector, rule, extra)`, the same object, built in
+    half the time: the frozen dataclass's `__init__` sets each field through
+    `object.__setattr__`; this sets the instance dict at once. For detectors that return tens
+    of thousands of spans per batch (the fast pattern engine)."""
+    span = _new(Span)
+    _set(
+        span,
+        "__dict__",
+        {
+            "entity_type": entity_type,
+            "start": start,
+            "end": end,
+            "score": score,
+            "detector": detector,
+            "rule": rule,
+            "extra": extra,
+        },
+    )
+    return span
+
+
 class Detector(Protocol):
     name: str
 

@@ -54,7 +54,7 @@ from typing import Any, Sequence
 import numpy as np
 import regex
 
-from workbench.detectors.base import Span, cache_dir
+from workbench.detectors.base import Span, cache_dir, make_span
 from workbench.detectors.fastcontext import ChunkWalk, ContextPrecheck, SegmentPieces
 from workbench.detectors.patterns import (
     NAME,
@@ -278,6 +278,7 @@ def _phone_extension():
 
 
 _START = operator.itemgetter(1)
+_ROW_ORDER = operator.itemgetter(1, 2, 0)  # a result row's start, end, entity
 
 
 def _dedup_key(r: list) -> tuple:
@@ -1789,17 +1790,23 @@ class FastPatternsDetector:
                     segs, owners, size = [], [], 0
         if segs:
             self._flush(segs, owners, out)
-        order = operator.attrgetter("start", "end", "entity_type")
-        for spans in out:
-            spans.sort(key=order)
+        # (in order of (start, end, entity): `_flush` orders each window's spans, and the
+        # windows of a text own consecutive ranges of starts)
         return out
 
     def _flush(self, segs: list[str], owners: list[tuple[int, int, int, int]], out: list[list[Span]]) -> None:
+        """Spans of the windows `segs` into `out`, each window's in order of (start, end, entity)."""
         # (rows already meet the engine's threshold, config.threshold: only per-entity ones remain)
         thresholds, default = self._thresholds, self.config.threshold
         names = [r.name for r in self.engine.recs]
+        order = _ROW_ORDER
         for rows, (ti, ws, own_s, own_e) in zip(self.engine.analyze_batch(segs), owners):
+            if not rows:
+                continue
+            if len(rows) > 1:
+                rows.sort(key=order)  # (no two rows share entity, start and end)
             spans = out[ti]
+            add = spans.append
             for ent, s, e, score, ri, word in rows:
                 s, e = s + ws, e + ws
                 if not (own_s <= s < own_e):
@@ -1809,7 +1816,7 @@ class FastPatternsDetector:
                 extra: dict[str, Any] = {"recognizer": names[ri]}
                 if word:  # (the stock detector reports it too)
                     extra["context_word"] = word
-                spans.append(Span(ent, s, e, float(score), NAME, names[ri], extra))
+                add(make_span(ent, s, e, float(score), NAME, names[ri], extra))
 
 
 class PatternsEngineDetector:
