@@ -286,6 +286,26 @@ def test_windows_and_order_equal_presidio():
     assert [key(x) for x in b] == [key(x) for x in a]
 
 
+@pytest.mark.parametrize("costly", [True, False])
+def test_start_of_match_choice_keeps_findings(engines, costly, monkeypatch, tmp_path):
+    """Whether Hyperscan tracks a pattern's start of match is decided by timing
+    (`_som_costly`); forced either way for every pattern it applies to, the findings equal
+    stock Presidio's on a mixed corpus."""
+    import pii_corpus
+    from workbench.detectors import fastpatterns
+    from workbench.detectors.registry import build_detectors
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))  # (no database compiled the other way)
+    monkeypatch.setattr(fastpatterns, "_som_costly", lambda *a: costly)
+    fast = build_detectors({"patterns": {}})[0]
+    modes = {p.name: p.modes["ascii"] for p in fast.engine.pats}
+    assert modes["Email (Medium)"] == ("end" if costly else "som")
+    assert modes["UUID (hyphenated)"] == ("end" if costly else "som")
+    _, stock = engines
+    texts = list(pii_corpus.generate(120_000, seed=13))
+    assert _diffs("som", texts, stock(texts), fast(texts)) == []
+
+
 def test_make_span_is_the_dataclass():
     """`make_span` builds the very object `Span(...)` does (a new field of Span fails here)."""
     import dataclasses

@@ -46,6 +46,7 @@ import logging
 import operator
 import os
 import tempfile
+import time
 import re as std_re
 import sre_parse
 from dataclasses import dataclass, field
@@ -145,6 +146,55 @@ def _phone_min_digits(regions: Sequence[str], leniency) -> int:
         return max(2, min(world, local))
     except Exception:  # metadata layout changed: the old, smaller bound
         return PHONE_MIN_DIGITS
+
+
+@functools.lru_cache(maxsize=1)
+def _som_probe() -> bytes:
+    """A fixed 128 KB of mixed text (words, numbers, dates, addresses, long alphanumeric tokens,
+    e-mail-like tokens, punctuation) on which `_som_costly` times patterns."""
+    import random
+    import string
+
+    rnd = random.Random(0)
+    lower, alnum = string.ascii_lowercase, string.ascii_letters + string.digits
+    parts, size = [], 0
+    while size < 131_072:
+        k = rnd.random()
+        if k < 0.5:
+            tok = "".join(rnd.choices(lower, k=rnd.randint(1, 10)))
+        elif k < 0.7:
+            tok = "".join(rnd.choices(string.digits, k=rnd.randint(1, 16)))
+        elif k < 0.8:
+            tok = "".join(rnd.choices(alnum, k=rnd.randint(6, 40)))
+        elif k < 0.88:
+            tok = "".join(rnd.choices(lower, k=rnd.randint(2, 8))) + "@" + "".join(rnd.choices(lower, k=5)) + ".com"
+        else:
+            sep = rnd.choice("-/.:")
+            tok = sep.join(str(rnd.randint(0, 2100)) for _ in range(rnd.randint(2, 4)))
+        parts.append(tok + rnd.choice("        \n,;"))
+        size += len(parts[-1])
+    return "".join(parts).encode()
+
+
+def _som_costly(hs, expr: bytes, base: int) -> bool:
+    """Whether Hyperscan's start-of-match tracking makes `expr` scan much slower: over 1.3x and
+    by over 0.5 ns per byte, best of five scans of `_som_probe` each way (the second bound
+    keeps the jitter of scans that take microseconds from deciding). For a few patterns
+    (e-mail, crypto wallet, digit runs: 2x to 3.5x, 1.2 to 4 ns per byte) it costs more than
+    the wider regions an end-only report leaves to confirm; for most it costs nothing."""
+    probe = _som_probe()
+    best = []
+    for flag in (hs.HS_FLAG_SOM_LEFTMOST, 0):
+        db = hs.Database()
+        db.compile(expressions=[expr], ids=[0], flags=[base | flag])
+        scratch = hs.Scratch(db)
+        t = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            db.scan(probe, match_event_handler=None, scratch=scratch)
+            t = min(t, time.perf_counter() - t0)
+        best.append(t)
+    return best[0] > 1.3 * best[1] and best[0] - best[1] > 0.5e-9 * len(probe)
 
 
 def _cache_load(key: str):
@@ -827,7 +877,7 @@ class FastPatternEngine:
         lead = np.zeros(len(self.pats), dtype=np.int64)  # characters a report may start early
         for i, p in enumerate(self.pats):
             if p.phone and not unicode:  # ASCII digit runs: found with numpy (`_digit_runs`)
-                todo.append((None, 0, False))
+                todo.append((None, 0, False, False))
                 continue
             expr = _phone_candidate(self._phone_min) if p.phone else p.hs_expr
             if not unicode and not p.phone:
@@ -835,7 +885,10 @@ class FastPatternEngine:
                 if consuming is not None:
                     expr, lead[i] = consuming, 1
             base = (hs.HS_FLAG_MULTILINE | hs.HS_FLAG_CASELESS | extra) if p.phone else (p.hs_flags | extra)
-            todo.append((expr, base, p.hs_width is not None and p.hs_width < _UNBOUNDED or bool(p.barriers)))
+            width = p.hs_width is not None and p.hs_width < _UNBOUNDED
+            # (bounded: a region can start without the report's start; tight: it stays short,
+            # at most the pattern's width or a whitespace-delimited chunk)
+            todo.append((expr, base, width or bool(p.barriers), width or " " in p.barriers))
         key = hashlib.sha256(
             json.dumps([kind, getattr(hs, "__version__", ""), todo], sort_keys=True).encode()
         ).hexdigest()[:32]
@@ -845,7 +898,7 @@ class FastPatternEngine:
             db = hs.loadb(blob, hs.HS_MODE_BLOCK) if blob else hs.Database()
         else:
             modes, exprs, ids, flags = [], [], [], []
-            for i, (expr, base, bounded) in enumerate(todo):
+            for i, (expr, base, bounded, tight) in enumerate(todo):
                 if expr is None:
                     modes.append("runs")
                     continue
@@ -859,6 +912,8 @@ class FastPatternEngine:
                             hs.Database().compile(expressions=[expr.encode()], ids=[i], flags=[base | f])
                         except Exception:
                             continue
+                        if m == "som" and tight and _som_costly(hs, expr.encode(), base):
+                            continue  # (the next try, "end" without a flag, compiles: same syntax)
                         mode = m
                         exprs.append(expr.encode())
                         ids.append(i)
