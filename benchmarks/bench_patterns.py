@@ -13,7 +13,7 @@ What it does, in one run:
    offline, threshold 0.4) on an evenly spread sample of the records, and the fast engine on
    the same sample (findings compared: differences are counted and printed);
 3. runs the fast engine on the WHOLE corpus in a fresh process that streams it in the batches
-   `workbench scan` makes by default (execution.batch_records, at most 512 records, and
+   `workbench scan` makes by default (execution.batch_records, at most 2048 records, and
    execution.batch_mb, ending at 4 million characters; so its peak RSS is the scan's own),
    timing it with time.process_time, in --steps consecutive parts; before each part stock
    Presidio scans the next slice of the sample, and the ratio uses these interleaved times (a

@@ -306,6 +306,24 @@ def test_start_of_match_choice_keeps_findings(engines, costly, monkeypatch, tmp_
     assert _diffs("som", texts, stock(texts), fast(texts)) == []
 
 
+def test_batch_of_many_scan_chunks(engines, monkeypatch):
+    """A batch scanned in many Hyperscan chunks (small `SCAN_CHARS` here) whose plain digit
+    runs wait for one `digit_validity` call of the whole batch: the same findings as stock
+    Presidio, and that call really covers several chunks."""
+    import pii_corpus
+    from workbench.detectors import fastpatterns, fastphone
+
+    fast, stock = engines
+    monkeypatch.setattr(fastpatterns, "SCAN_CHARS", 4_000)
+    calls = []
+    real = fastphone.FastPhone.digit_validity
+    monkeypatch.setattr(fastphone.FastPhone, "digit_validity", lambda self, ds: calls.append(len(ds)) or real(self, ds))
+    texts = list(pii_corpus.generate(100_000, seed=17))
+    a, b = stock(texts), fast(texts)
+    assert len(calls) == 1 and calls[0] > 50
+    assert _diffs("chunks", texts, a, b) == []
+
+
 def test_make_span_is_the_dataclass():
     """`make_span` builds the very object `Span(...)` does (a new field of Span fails here)."""
     import dataclasses

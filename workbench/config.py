@@ -44,12 +44,12 @@ class Execution(Strict):
     num_gpus: float = Field(0.0, ge=0, description="GPUs per scan worker: 1 on a GPU node for model detectors")
     workers: int | None = Field(None, ge=1, description="number of workers; default: as many as the cluster fits")
     shard_mb: float = Field(64.0, gt=0, description="target shard size in MB of input")
-    batch_records: int = Field(512, ge=1, description="most records per batch handed to the detectors")
+    batch_records: int = Field(2048, ge=1, description="most records per batch handed to the detectors")
     batch_mb: float = Field(
         4.0,
         gt=0,
         description="a batch also ends once its texts hold this many million characters (bounds a batch's "
-        "memory whatever the record sizes: 512 records of up to max_record_mb each could be 4 GB)",
+        "memory whatever the record sizes: 2048 records of up to max_record_mb each could be 16 GB)",
     )
     max_record_mb: float = Field(
         8.0, gt=0, description="records larger than this are reported as errors instead of scanned"

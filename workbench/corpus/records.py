@@ -54,7 +54,7 @@ def read_batches(
     shard: Shard,
     fields: Sequence[str],
     id_field: str | None = None,
-    batch_records: int = 512,
+    batch_records: int = 2048,
     max_record_bytes: int = 8 << 20,
     batch_chars: int | None = 4_000_000,
 ) -> Iterator[RecordBatch]:

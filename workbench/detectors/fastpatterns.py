@@ -70,7 +70,9 @@ from workbench.detectors.patterns import (
 log = logging.getLogger(__name__)
 
 LOOKAROUND_MARGIN = 64  # characters after a region that look-aheads may inspect
-CHUNK_CHARS = 4_000_000  # texts joined into one Hyperscan scan, at most this many characters
+CHUNK_CHARS = 4_000_000  # texts handed to the engine at once (the detector's windows), at most
+SCAN_CHARS = 1_000_000  # texts joined into one Hyperscan scan, at most (numpy arrays per byte
+# stay in cache; a batch's digit verdicts are still asked for at once: `_finish_runs`)
 _WS = " \t\n\r\x0b\x0c"
 _UNBOUNDED = 1 << 20
 
@@ -973,26 +975,30 @@ class FastPatternEngine:
         asc = [i for i, t in enumerate(texts) if t and t.isascii()]
         uni = [i for i, t in enumerate(texts) if t and not t.isascii()]
         uni_set = set(uni)
+        pending: list = []  # plain digit runs of each chunk, waiting for the batch's digit verdicts
         for kind, idx in (("ascii", asc), ("unicode", uni)):
             start = 0
             while start < len(idx):
                 chunk, size = [], 0
-                while start < len(idx) and (not chunk or size + len(texts[idx[start]]) <= CHUNK_CHARS):
+                while start < len(idx) and (not chunk or size + len(texts[idx[start]]) <= SCAN_CHARS):
                     chunk.append(idx[start])
                     size += len(texts[idx[start]]) + 1
                     start += 1
-                self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions, direct, odd)
+                self._scan_chunk(kind, [texts[i] for i in chunk], chunk, regions, direct, odd, pending)
+        if pending:
+            self._finish_runs(pending, regions)
         for i, t in enumerate(texts):
             if t:
                 kind = "unicode" if i in uni_set else "ascii"
                 out[i] = self._analyze_text(t, regions[i], kind, direct.get(i), kind == "ascii" and i not in odd)
         return out
 
-    def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions, direct, odd) -> None:
+    def _scan_chunk(self, kind, chunk_texts, chunk_idx, regions, direct, odd, pending) -> None:
         """One Hyperscan scan over the chunk's texts joined by "\n"; `regions[i]` becomes
         {pattern: [(start, end), ...]}: the disjoint regions (character offsets in text i) that
         hold every match of that pattern, each report widened to where a match can start. ASCII
-        texts holding one of `_RE_ONLY_SPACE`'s characters are added to `odd`."""
+        texts holding one of `_RE_ONLY_SPACE`'s characters are added to `odd`. The regions of
+        plain digit runs wait in `pending` (see `_digit_runs`)."""
         db, scratch, any_expr = self._db(kind)
         if kind == "unicode":
             try:
@@ -1026,7 +1032,7 @@ class FastPatternEngine:
             if len(at):
                 odd.update(chunk_idx[j] for j in set((np.searchsorted(starts, at, side="right") - 1).tolist()))
         if run_pats:
-            self._digit_runs(raw, joined, starts, chunk_idx, regions, run_pats, direct)
+            self._digit_runs(raw, joined, starts, chunk_idx, regions, run_pats, direct, pending)
         hits: list[int] = []  # pattern, start, end of each report, flat (a third less work
         add = hits.extend  # than a tuple per report, here and in the conversion below)
         if any_expr:
@@ -1082,13 +1088,16 @@ class FastPatternEngine:
         key = r_pid[ok] * len(sizes) + r_seg[ok]  # (pattern, text) groups, contiguous
         _group_regions(key, r_seg[ok], r_s[ok], r_e[ok], chunk_idx, regions, None, r_pid[ok])
 
-    def _digit_runs(self, raw, joined, starts, chunk_idx, regions, run_pats, direct) -> None:
+    def _digit_runs(self, raw, joined, starts, chunk_idx, regions, run_pats, direct, pending) -> None:
         """Phone candidates of ASCII texts, vectorised: maximal runs of digits in which every
         gap is at most 4 characters of libphonenumber's punctuation (the same runs as
         `_phone_candidate`), with at least `_phone_min` digits; one region per run.
 
-        Plain runs are decided here without a window (`_plain_runs`); the others become
-        regions, for libphonenumber's matcher loop on a window (`_phone_window`)."""
+        Plain runs are decided without a window (`_plain_runs`, `_direct_phone`); the others
+        become regions, for libphonenumber's matcher loop on a window (`_phone_window`). Where
+        plain runs need the digit verdicts of `FastPhone.digit_validity`, the chunk's runs wait
+        in `pending` for `_finish_runs`, which asks once for the whole batch (the verdicts cost
+        mostly per call, per group of equal length and region, not per string)."""
         is_digit = (raw - np.uint8(48)) < 10  # ASCII 0-9 (uint8 wraps below '0'; faster than a table)
         pos = np.flatnonzero(is_digit)
         if len(pos) < self._phone_min:
@@ -1114,14 +1123,32 @@ class FastPatternEngine:
             ri, fast = phone
             plain, cstart = self._plain_runs(fast, raw, cls, joined, starts, pos, heads, tails, run_s, run_e, seg)
             sel = np.flatnonzero(plain)
-            back = self._direct_phone(
+            todo = self._direct_phone(
                 ri, fast, chunk_idx, seg[sel], cstart[sel], run_s[sel], run_e[sel], tails[sel] - heads[sel] + 1,
                 is_digit, starts, raw, cls, joined, direct,
             )
+            pending.append((fast, todo, plain, sel, seg, run_s - base, run_e - base, chunk_idx, run_pats))
+            return
+        _group_regions(seg, seg, run_s - base, run_e - base, chunk_idx, regions, run_pats)
+
+    def _finish_runs(self, pending: list, regions) -> None:
+        """The plain digit runs of every chunk (`_digit_runs`): one `digit_validity` call per
+        FastPhone for all their digit strings, then each chunk's phone rows, and its regions
+        of the runs left to a window."""
+        verdicts: dict[int, list] = {}  # id(FastPhone) -> [per digit string its bits, strings read]
+        for fast in {id(p[0]): p[0] for p in pending}.values():
+            digits = [d for p in pending if p[0] is fast for d in p[1][-1]]
+            if digits:  # (bit k of a string's int: valid in region k)
+                verdicts[id(fast)] = [fast.digit_validity(digits) @ (1 << np.arange(len(fast.regions), dtype=np.int64)), 0]
+        for fast, todo, plain, sel, seg, rs, re_, chunk_idx, run_pats in pending:
+            n, got = len(todo[-1]), None
+            if n:
+                v = verdicts[id(fast)]
+                got, v[1] = v[0][v[1] : v[1] + n], v[1] + n
+            back = self._direct_verdicts(todo, got)
             plain[sel[back]] = False
             rest = np.flatnonzero(~plain)
-            seg, run_s, run_e, base = seg[rest], run_s[rest], run_e[rest], base[rest]
-        _group_regions(seg, seg, run_s - base, run_e - base, chunk_idx, regions, run_pats)
+            _group_regions(seg[rest], seg[rest], rs[rest], re_[rest], chunk_idx, regions, run_pats)
 
     def _plain_phone(self, run_pats):
         """(recognizer index, FastPhone) for `_plain_runs`, or None when it does not apply: it
@@ -1237,12 +1264,15 @@ class FastPatternEngine:
         it) or at a split character ('.', ' ', '/', '(', a '-' next to a space: where
         `_INNER_MATCHES` start and end on ASCII runs). Candidates with a plus sign get
         fastphone's verdicts one by one. One row per region that matches; `_windowed` removes
-        duplicates as the recognizer does. Returns the indices of runs left to a window: the
-        verdict is libphonenumber's own (outside fastphone's class), or a match ends before
-        the run does (the matcher then searches again inside the run)."""
+        duplicates as the recognizer does. Runs are left to a window where the verdict is
+        libphonenumber's own (outside fastphone's class), or a match ends before the run does
+        (the matcher then searches again inside the run).
+
+        The rows of plus-sign candidates go to `direct` here; the others wait for their digits'
+        verdicts: returns what `_direct_verdicts` needs, the digit strings to ask about last."""
         back: list[int] = []
         if not len(seg):
-            return back
+            return None, [], [], back, [], [], []
         entity, score = self.recs[ri].entity, self.recs[ri].obj.SCORE
         n = len(raw)
         pure = ((run_e - run_s) == ndig) & (cstart == run_s)
@@ -1292,10 +1322,16 @@ class FastPatternEngine:
             elif plan[1]:
                 plans.append((k, plan[1]))
                 digits.extend(p[2] for p in plan[1])
+        return add, s_l, e_l, back, live, plans, digits
+
+    @staticmethod
+    def _direct_verdicts(todo, bits) -> list[int]:
+        """The phone rows of `_direct_phone`'s runs that waited for their digits' verdicts
+        (`bits`: per digit string, bit k for region k), added where `_direct_phone` adds rows;
+        returns the indices of the runs left to a window."""
+        add, s_l, e_l, back, live, plans, digits = todo
         if not digits:
             return back
-        # one batch for the digits of all-digit runs and of the other runs' pieces
-        bits = fast.digit_validity(digits) @ (1 << np.arange(len(fast.regions), dtype=np.int64))
         for j in np.flatnonzero(bits[: len(live)]).tolist():
             k = live[j]
             add(k, s_l[k], e_l[k])

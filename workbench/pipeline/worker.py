@@ -37,7 +37,7 @@ class ScanSettings:
     fields: list[str]
     id_field: str | None = None
     store_matches: bool = False
-    batch_records: int = 512
+    batch_records: int = 2048
     batch_chars: int = 4_000_000
     max_record_bytes: int = 8 << 20
     resolve_overlaps: bool = True
