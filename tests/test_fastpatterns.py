@@ -324,6 +324,34 @@ def test_batch_of_many_scan_chunks(engines, monkeypatch):
     assert _diffs("chunks", texts, a, b) == []
 
 
+def test_weak_recognizers_scanned_only_where_their_words_occur(engines):
+    """The driver-licence and bank-account patterns (reported only with a context word) have
+    Hyperscan databases of their own, scanned only over the texts that hold one of their
+    words (the passport recognizer's "us" occurs in most texts: it stays in the main one):
+    batches mixing such texts with others (ASCII and not, a text whose lower-casing changes
+    its length) give stock Presidio's findings."""
+    import pii_corpus
+
+    fast, stock = engines
+    eng = fast.engine
+    for kind in ("ascii", "unicode"):
+        names = {eng.recs[ri].name for ri, *_ in eng._db(kind)[3]}
+        assert names == {"UsLicenseRecognizer", "UsBankRecognizer"}, names
+    own = [
+        "driver license D1234567 issued in 2019, permit 12345678",
+        "no such words here: D1234567 and 123456789 and 12345678901",
+        "my acct 12345678901 at the bank, checking 987654321",
+        "Konto 12345678 bei der Bank, gültig; license Z7654321",
+        "\u0130stanbul driver licence D1234567, license 123456789",  # (lower-casing adds a character)
+        "travel document: passport 912345678 valid",
+        "a plain 912345678 and P12345678 with no word",
+    ]
+    texts = own * 3 + list(pii_corpus.generate(60_000, seed=23))
+    a, b = stock(texts), fast(texts)
+    assert sum(s.entity_type in ("US_DRIVER_LICENSE", "US_BANK_NUMBER", "US_PASSPORT") for x in a for s in x) > 10
+    assert _diffs("weak", texts, a, b) == []
+
+
 def test_make_span_is_the_dataclass():
     """`make_span` builds the very object `Span(...)` does (a new field of Span fails here)."""
     import dataclasses

@@ -200,20 +200,25 @@ def _som_costly(hs, expr: bytes, base: int) -> bool:
 
 
 def _cache_load(key: str):
-    path = cache_dir("hyperscan") / f"{key}.json"
+    """(modes, database blobs) stored by `_cache_store`, or None."""
+    d = cache_dir("hyperscan")
     try:
-        meta = json.loads(path.read_text())
-        blob = (cache_dir("hyperscan") / f"{key}.db").read_bytes() if meta["has_db"] else b""
-        return meta["modes"], blob
-    except (OSError, ValueError, KeyError):
+        meta = json.loads((d / f"{key}.json").read_text())
+        has = meta["has_db"]
+        if not isinstance(has, list):
+            return None  # (the layout of an older version)
+        return meta["modes"], [(d / f"{key}.{n}.db").read_bytes() if h else b"" for n, h in enumerate(has)]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _cache_store(key: str, modes: list[str], blob: bytes) -> None:
+def _cache_store(key: str, modes: list[str], blobs: list[bytes]) -> None:
     try:
         d = cache_dir("hyperscan")
         d.mkdir(parents=True, exist_ok=True)
-        for suffix, data in ((".db", blob), (".json", json.dumps({"modes": modes, "has_db": bool(blob)}).encode())):
+        files = [(f".{n}.db", blob) for n, blob in enumerate(blobs) if blob]
+        files.append((".json", json.dumps({"modes": modes, "has_db": [bool(b) for b in blobs]}).encode()))
+        for suffix, data in files:  # (the index last: it names only blobs already written)
             fd, tmp = tempfile.mkstemp(dir=d)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -864,7 +869,17 @@ class FastPatternEngine:
     # -- Hyperscan databases ------------------------------------------------------------------
 
     def _db(self, kind: str):
-        """The Hyperscan database for ASCII texts or (UTF-8, Unicode classes) for the others.
+        """The Hyperscan databases for ASCII texts or (UTF-8, Unicode classes) for the others:
+        (main database, its scratch, whether it holds any pattern, weak databases, words).
+
+        The patterns of a recognizer in `_weak` (reported only with a context word) have a
+        database of their own, [(recognizer, its lower-cased context words, database,
+        scratch)], scanned only over the texts where one of those words occurs (`_weak_hits`;
+        for ASCII texts `words`, one caseless literal database of all those words, says
+        where): elsewhere `_analyze_text` finds the recognizer quiet. This needs the context
+        pre-check and words of ASCII without line breaks; and a recognizer with a word of one
+        or two characters (the passport recognizer's "us") stays in the main database, since
+        such a word occurs inside most texts (a scan of its own would cost more than it saves).
 
         Compiling the URL patterns takes seconds, so compiled databases are cached on disk
         (`WORKBENCH_CACHE`, default ~/.cache/workbench) keyed by the patterns and flags.
@@ -875,11 +890,21 @@ class FastPatternEngine:
 
         unicode = kind == "unicode"
         extra = (hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP) if unicode else 0
+        check, lowered = self._ctx_precheck()
+        # (a context word of 1-2 characters, such as the passport recognizer's "us", occurs
+        # inside most texts: such recognizers stay in the main database)
+        weak_recs = sorted(
+            ri
+            for ri, has in self._weak.items()
+            if has and check.enabled and all(len(w) >= 3 and w.isascii() and "\n" not in w for w in lowered[ri])
+        )
+        # database of each pattern: 0 the main one, n > 0 the n-th weak recognizer's
+        group = [weak_recs.index(p.rec) + 1 if p.rec in weak_recs else 0 for p in self.pats]
         todo = []
         lead = np.zeros(len(self.pats), dtype=np.int64)  # characters a report may start early
         for i, p in enumerate(self.pats):
             if p.phone and not unicode:  # ASCII digit runs: found with numpy (`_digit_runs`)
-                todo.append((None, 0, False, False))
+                todo.append((None, 0, False, False, 0))
                 continue
             expr = _phone_candidate(self._phone_min) if p.phone else p.hs_expr
             if not unicode and not p.phone:
@@ -890,17 +915,19 @@ class FastPatternEngine:
             width = p.hs_width is not None and p.hs_width < _UNBOUNDED
             # (bounded: a region can start without the report's start; tight: it stays short,
             # at most the pattern's width or a whitespace-delimited chunk)
-            todo.append((expr, base, width or bool(p.barriers), width or " " in p.barriers))
+            todo.append((expr, base, width or bool(p.barriers), width or " " in p.barriers, group[i]))
         key = hashlib.sha256(
             json.dumps([kind, getattr(hs, "__version__", ""), todo], sort_keys=True).encode()
         ).hexdigest()[:32]
+        n_dbs = 1 + len(weak_recs)
         cached = _cache_load(key)
-        if cached is not None:
-            modes, blob = cached
-            db = hs.loadb(blob, hs.HS_MODE_BLOCK) if blob else hs.Database()
+        if cached is not None and len(cached[1]) == n_dbs:
+            modes, blobs = cached
+            dbs = [hs.loadb(blob, hs.HS_MODE_BLOCK) if blob else None for blob in blobs]
         else:
-            modes, exprs, ids, flags = [], [], [], []
-            for i, (expr, base, bounded, tight) in enumerate(todo):
+            modes = []
+            parts: list[tuple[list, list, list]] = [([], [], []) for _ in range(n_dbs)]  # expressions, ids, flags
+            for i, (expr, base, bounded, tight, g) in enumerate(todo):
                 if expr is None:
                     modes.append("runs")
                     continue
@@ -917,22 +944,23 @@ class FastPatternEngine:
                         if m == "som" and tight and _som_costly(hs, expr.encode(), base):
                             continue  # (the next try, "end" without a flag, compiles: same syntax)
                         mode = m
-                        exprs.append(expr.encode())
-                        ids.append(i)
-                        flags.append(base | f)
+                        for lst, x in zip(parts[g], (expr.encode(), i, base | f)):
+                            lst.append(x)
                         break
                 modes.append(mode)
-            db = hs.Database()
-            blob = b""
-            if exprs:
-                db.compile(expressions=exprs, ids=ids, flags=flags)
-                blob = hs.dumpb(db)
-            _cache_store(key, modes, blob)
+            dbs, blobs = [], []
+            for exprs, ids, flags in parts:
+                db = None
+                if exprs:
+                    db = hs.Database()
+                    db.compile(expressions=exprs, ids=ids, flags=flags)
+                dbs.append(db)
+                blobs.append(hs.dumpb(db) if db is not None else b"")
+            _cache_store(key, modes, blobs)
         for p, mode in zip(self.pats, modes):
             if mode == "full":
                 log.warning("pattern %r of %s runs without Hyperscan (slow)", p.name, self.recs[p.rec].name)
             p.modes[kind] = mode
-        any_expr = any(m not in ("full", "runs") for m in modes)
         self._run_pats[kind] = [i for i, m in enumerate(modes) if m == "runs"]
         self._full_pats[kind] = [i for i, p in enumerate(self.pats) if p.modes[kind] == "full"]
         # per pattern, how a report's region starts (see _scan_chunk)
@@ -952,7 +980,19 @@ class FastPatternEngine:
             table = np.zeros(256, dtype=bool)
             table[np.frombuffer(b.encode(), dtype=np.uint8)] = True
             self._hs_barriers[kind].append((table, np.array(m, dtype=np.int64)))
-        self._dbs[kind] = (db, hs.Scratch(db) if any_expr else None, any_expr)
+        main = dbs[0] if dbs[0] is not None else hs.Database()
+        weak = [(ri, lowered[ri], db, hs.Scratch(db)) for ri, db in zip(weak_recs, dbs[1:]) if db is not None]
+        words = None  # ASCII texts: one scan for where the weak recognizers' words occur
+        if weak and not unicode:
+            lits = [(k, w) for k, (_, ws, _, _) in enumerate(weak) for w in ws]
+            wdb = hs.Database()
+            wdb.compile(
+                expressions=["".join(c if c.isalnum() else f"\\x{ord(c):02x}" for c in w).encode() for _, w in lits],
+                ids=list(range(len(lits))),
+                flags=[hs.HS_FLAG_CASELESS] * len(lits),
+            )
+            words = (wdb, hs.Scratch(wdb), np.array([k for k, _ in lits], dtype=np.int64))
+        self._dbs[kind] = (main, hs.Scratch(main) if dbs[0] is not None else None, dbs[0] is not None, weak, words)
         return self._dbs[kind]
 
     # -- Scanning -------------------------------------------------------------------------------
@@ -999,7 +1039,7 @@ class FastPatternEngine:
         hold every match of that pattern, each report widened to where a match can start. ASCII
         texts holding one of `_RE_ONLY_SPACE`'s characters are added to `odd`. The regions of
         plain digit runs wait in `pending` (see `_digit_runs`)."""
-        db, scratch, any_expr = self._db(kind)
+        db, scratch, any_expr, weak, words = self._db(kind)
         if kind == "unicode":
             try:
                 encoded = [t.encode("utf-8") for t in chunk_texts]
@@ -1021,7 +1061,7 @@ class FastPatternEngine:
             if not encoded[j] and chunk_texts[j]:
                 regions[i] = None  # marker: scan every pattern over the whole text
         run_pats = self._run_pats[kind]
-        if not any_expr and not run_pats:
+        if not any_expr and not run_pats and not weak:
             return
         raw = np.frombuffer(buf, dtype=np.uint8)
         sizes = [len(t) + 1 for t in chunk_texts]  # (characters; bytes too for ASCII)
@@ -1037,9 +1077,12 @@ class FastPatternEngine:
         add = hits.extend  # than a tuple per report, here and in the conversion below)
         if any_expr:
             db.scan(buf, match_event_handler=lambda pid, frm, to, fl, ctx: add((pid, frm, to)), scratch=scratch)
-        if not hits:
+        arrs = [np.array(hits, dtype=np.int64).reshape(-1, 3)] if hits else []
+        if weak:
+            arrs += self._weak_hits(kind, weak, words, chunk_texts, encoded, buf)
+        if not arrs:
             return
-        arr = np.array(hits, dtype=np.int64).reshape(-1, 3)
+        arr = arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
         pid, frm, to = arr[:, 0], arr[:, 1], arr[:, 2]
         if kind == "unicode":  # byte offsets -> character offsets of the joined string
             cidx = np.cumsum((raw & 0xC0) != 0x80) - 1
@@ -1087,6 +1130,62 @@ class FastPatternEngine:
         ok = r_e > r_s
         key = r_pid[ok] * len(sizes) + r_seg[ok]  # (pattern, text) groups, contiguous
         _group_regions(key, r_seg[ok], r_s[ok], r_e[ok], chunk_idx, regions, None, r_pid[ok])
+
+    def _weak_hits(self, kind, weak, words, chunk_texts, encoded, buf) -> list:
+        """Reports (pattern, start, end; offsets in `buf`) of the weak recognizers' databases
+        (`_db`), each scanned only over the chunk's texts holding one of its context words,
+        the texts where `_analyze_text` does not find it quiet (`ContextPrecheck.lowered`, then
+        `occurrences`; a text whose lower-casing changes its length is never quiet). Those
+        texts are joined by "\n" as in `buf`, so each is scanned as there. ASCII texts: the
+        words (ASCII, lower-case, no line break) are found by one caseless Hyperscan scan of
+        `buf`, which finds them where the texts' lower-cased forms hold them."""
+        check, _ = self._ctx_precheck()
+        n = len(chunk_texts)
+        bstarts = [0]  # where each text starts in `buf` (bytes)
+        for e in encoded:
+            bstarts.append(bstarts[-1] + len(e) + 1)
+        on_of: list[list[int]] = [[] for _ in weak]  # per weak database, its texts
+        if kind == "ascii":
+            ends: list[int] = []
+            add_end = ends.extend
+            wdb, wscratch, word_group = words
+            wdb.scan(buf, match_event_handler=lambda k, frm, to, fl, ctx: add_end((k, to)), scratch=wscratch)
+            if ends:
+                hit = np.array(ends, dtype=np.int64).reshape(-1, 2)
+                text = np.searchsorted(np.array(bstarts, dtype=np.int64), hit[:, 1] - 1, side="right") - 1
+                pairs = np.unique(word_group[hit[:, 0]] * (n + 1) + text)  # (database, text), sorted
+                for g, t in zip((pairs // (n + 1)).tolist(), (pairs % (n + 1)).tolist()):
+                    on_of[g].append(t)
+        else:
+            lows = [check.lowered(t, 0, len(t)) if e else "" for t, e in zip(chunk_texts, encoded)]
+            for g, (_, ws, _, _) in enumerate(weak):
+                on_of[g] = [j for j, lw in enumerate(lows) if encoded[j] and (lw is None or any(w in lw for w in ws))]
+        out = []
+        for on, (_, _, db, scratch) in zip(on_of, weak):
+            if not on:
+                continue
+            got: list[int] = []
+            add = got.extend
+            handler = lambda pid, frm, to, fl, ctx: add((pid, frm, to))  # noqa: E731
+            if len(on) == n:
+                db.scan(buf, match_event_handler=handler, scratch=scratch)
+            elif kind == "ascii":
+                db.scan("\n".join([chunk_texts[j] for j in on]).encode("ascii"), match_event_handler=handler, scratch=scratch)
+            else:
+                db.scan(b"\n".join([encoded[j] for j in on]), match_event_handler=handler, scratch=scratch)
+            if not got:
+                continue
+            arr = np.array(got, dtype=np.int64).reshape(-1, 3)
+            if len(on) < n:  # offsets in the joined texts -> offsets in `buf`
+                full = np.array([bstarts[j] for j in on], dtype=np.int64)
+                sub = np.zeros(len(on), dtype=np.int64)
+                np.cumsum([bstarts[j + 1] - bstarts[j] for j in on[:-1]], out=sub[1:])
+                k = np.searchsorted(sub, arr[:, 2] - 1, side="right") - 1
+                shift = full[k] - sub[k]
+                arr[:, 1] += shift
+                arr[:, 2] += shift
+            out.append(arr)
+        return out
 
     def _digit_runs(self, raw, joined, starts, chunk_idx, regions, run_pats, direct, pending) -> None:
         """Phone candidates of ASCII texts, vectorised: maximal runs of digits in which every
