@@ -1170,7 +1170,8 @@ class FastPatternEngine:
             if len(on) == n:
                 db.scan(buf, match_event_handler=handler, scratch=scratch)
             elif kind == "ascii":
-                db.scan("\n".join([chunk_texts[j] for j in on]).encode("ascii"), match_event_handler=handler, scratch=scratch)
+                part = "\n".join([chunk_texts[j] for j in on]).encode("ascii")
+                db.scan(part, match_event_handler=handler, scratch=scratch)
             else:
                 db.scan(b"\n".join([encoded[j] for j in on]), match_event_handler=handler, scratch=scratch)
             if not got:
@@ -1238,7 +1239,8 @@ class FastPatternEngine:
         for fast in {id(p[0]): p[0] for p in pending}.values():
             digits = [d for p in pending if p[0] is fast for d in p[1][-1]]
             if digits:  # (bit k of a string's int: valid in region k)
-                verdicts[id(fast)] = [fast.digit_validity(digits) @ (1 << np.arange(len(fast.regions), dtype=np.int64)), 0]
+                bit = 1 << np.arange(len(fast.regions), dtype=np.int64)
+                verdicts[id(fast)] = [fast.digit_validity(digits) @ bit, 0]
         for fast, todo, plain, sel, seg, rs, re_, chunk_idx, run_pats in pending:
             n, got = len(todo[-1]), None
             if n:
