@@ -335,7 +335,7 @@ def test_weak_recognizers_scanned_only_where_their_words_occur(engines):
     fast, stock = engines
     eng = fast.engine
     for kind in ("ascii", "unicode"):
-        names = {eng.recs[ri].name for ri, *_ in eng._db(kind)[3]}
+        names = {eng.recs[ri].name for ri, *_ in eng._db(kind)[2]}
         assert names == {"UsLicenseRecognizer", "UsBankRecognizer"}, names
     own = [
         "driver license D1234567 issued in 2019, permit 12345678",

@@ -178,17 +178,18 @@ def _som_probe() -> bytes:
     return "".join(parts).encode()
 
 
-def _som_costly(hs, expr: bytes, base: int) -> bool:
+def _som_costly(hs, som_db, expr: bytes, base: int) -> bool:
     """Whether Hyperscan's start-of-match tracking makes `expr` scan much slower: over 1.3x and
     by over 0.5 ns per byte, best of five scans of `_som_probe` each way (the second bound
     keeps the jitter of scans that take microseconds from deciding). For a few patterns
     (e-mail, crypto wallet, digit runs: 2x to 3.5x, 1.2 to 4 ns per byte) it costs more than
-    the wider regions an end-only report leaves to confirm; for most it costs nothing."""
+    the wider regions an end-only report leaves to confirm; for most it costs nothing.
+    `som_db`: `expr` compiled alone with start-of-match tracking."""
     probe = _som_probe()
+    end_db = hs.Database()
+    end_db.compile(expressions=[expr], ids=[0], flags=[base])
     best = []
-    for flag in (hs.HS_FLAG_SOM_LEFTMOST, 0):
-        db = hs.Database()
-        db.compile(expressions=[expr], ids=[0], flags=[base | flag])
+    for db in (som_db, end_db):
         scratch = hs.Scratch(db)
         t = float("inf")
         for _ in range(5):
@@ -870,7 +871,8 @@ class FastPatternEngine:
 
     def _db(self, kind: str):
         """The Hyperscan databases for ASCII texts or (UTF-8, Unicode classes) for the others:
-        (main database, its scratch, whether it holds any pattern, weak databases, words).
+        (main database and its scratch, both None when no pattern is in it; weak databases;
+        words).
 
         The patterns of a recognizer in `_weak` (reported only with a context word) have a
         database of their own, [(recognizer, its lower-cased context words, database,
@@ -937,11 +939,12 @@ class FastPatternEngine:
                     if bounded:
                         tries.append(("end", hs.HS_FLAG_PREFILTER))
                     for m, f in tries:
+                        alone = hs.Database()
                         try:
-                            hs.Database().compile(expressions=[expr.encode()], ids=[i], flags=[base | f])
+                            alone.compile(expressions=[expr.encode()], ids=[i], flags=[base | f])
                         except Exception:
                             continue
-                        if m == "som" and tight and _som_costly(hs, expr.encode(), base):
+                        if m == "som" and tight and _som_costly(hs, alone, expr.encode(), base):
                             continue  # (the next try, "end" without a flag, compiles: same syntax)
                         mode = m
                         for lst, x in zip(parts[g], (expr.encode(), i, base | f)):
@@ -980,7 +983,7 @@ class FastPatternEngine:
             table = np.zeros(256, dtype=bool)
             table[np.frombuffer(b.encode(), dtype=np.uint8)] = True
             self._hs_barriers[kind].append((table, np.array(m, dtype=np.int64)))
-        main = dbs[0] if dbs[0] is not None else hs.Database()
+        main = dbs[0]
         weak = [(ri, lowered[ri], db, hs.Scratch(db)) for ri, db in zip(weak_recs, dbs[1:]) if db is not None]
         words = None  # ASCII texts: one scan for where the weak recognizers' words occur
         if weak and not unicode:
@@ -992,7 +995,7 @@ class FastPatternEngine:
                 flags=[hs.HS_FLAG_CASELESS] * len(lits),
             )
             words = (wdb, hs.Scratch(wdb), np.array([k for k, _ in lits], dtype=np.int64))
-        self._dbs[kind] = (main, hs.Scratch(main) if dbs[0] is not None else None, dbs[0] is not None, weak, words)
+        self._dbs[kind] = (main, hs.Scratch(main) if main is not None else None, weak, words)
         return self._dbs[kind]
 
     # -- Scanning -------------------------------------------------------------------------------
@@ -1039,7 +1042,7 @@ class FastPatternEngine:
         hold every match of that pattern, each report widened to where a match can start. ASCII
         texts holding one of `_RE_ONLY_SPACE`'s characters are added to `odd`. The regions of
         plain digit runs wait in `pending` (see `_digit_runs`)."""
-        db, scratch, any_expr, weak, words = self._db(kind)
+        db, scratch, weak, words = self._db(kind)
         if kind == "unicode":
             try:
                 encoded = [t.encode("utf-8") for t in chunk_texts]
@@ -1061,7 +1064,7 @@ class FastPatternEngine:
             if not encoded[j] and chunk_texts[j]:
                 regions[i] = None  # marker: scan every pattern over the whole text
         run_pats = self._run_pats[kind]
-        if not any_expr and not run_pats and not weak:
+        if db is None and not run_pats and not weak:
             return
         raw = np.frombuffer(buf, dtype=np.uint8)
         sizes = [len(t) + 1 for t in chunk_texts]  # (characters; bytes too for ASCII)
@@ -1075,7 +1078,7 @@ class FastPatternEngine:
             self._digit_runs(raw, joined, starts, chunk_idx, regions, run_pats, direct, pending)
         hits: list[int] = []  # pattern, start, end of each report, flat (a third less work
         add = hits.extend  # than a tuple per report, here and in the conversion below)
-        if any_expr:
+        if db is not None:
             db.scan(buf, match_event_handler=lambda pid, frm, to, fl, ctx: add((pid, frm, to)), scratch=scratch)
         arrs = [np.array(hits, dtype=np.int64).reshape(-1, 3)] if hits else []
         if weak:
@@ -1232,20 +1235,18 @@ class FastPatternEngine:
         _group_regions(seg, seg, run_s - base, run_e - base, chunk_idx, regions, run_pats)
 
     def _finish_runs(self, pending: list, regions) -> None:
-        """The plain digit runs of every chunk (`_digit_runs`): one `digit_validity` call per
-        FastPhone for all their digit strings, then each chunk's phone rows, and its regions
-        of the runs left to a window."""
-        verdicts: dict[int, list] = {}  # id(FastPhone) -> [per digit string its bits, strings read]
-        for fast in {id(p[0]): p[0] for p in pending}.values():
-            digits = [d for p in pending if p[0] is fast for d in p[1][-1]]
-            if digits:  # (bit k of a string's int: valid in region k)
-                bit = 1 << np.arange(len(fast.regions), dtype=np.int64)
-                verdicts[id(fast)] = [fast.digit_validity(digits) @ bit, 0]
-        for fast, todo, plain, sel, seg, rs, re_, chunk_idx, run_pats in pending:
-            n, got = len(todo[-1]), None
-            if n:
-                v = verdicts[id(fast)]
-                got, v[1] = v[0][v[1] : v[1] + n], v[1] + n
+        """The plain digit runs of every chunk (`_digit_runs`): one `digit_validity` call for all
+        their digit strings (one FastPhone: `_plain_phone` needs a single phone recognizer), then
+        each chunk's phone rows, and its regions of the runs left to a window."""
+        fast = pending[0][0]
+        digits = [d for p in pending for d in p[1][-1]]
+        if digits:  # (bit k of a string's int: valid in region k)
+            bits = fast.digit_validity(digits) @ (1 << np.arange(len(fast.regions), dtype=np.int64))
+        done = 0
+        for _, todo, plain, sel, seg, rs, re_, chunk_idx, run_pats in pending:
+            n = len(todo[-1])
+            got = bits[done : done + n] if n else None
+            done += n
             back = self._direct_verdicts(todo, got)
             plain[sel[back]] = False
             rest = np.flatnonzero(~plain)
